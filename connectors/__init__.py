@@ -1,0 +1,1 @@
+"""I/O connectors: database, SFTP, archive, clearinghouse profiles. They know nothing of claims."""
