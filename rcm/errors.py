@@ -16,7 +16,7 @@ class X12Error(RcmError):
 
 
 class X12SyntaxError(X12Error):
-    """Bad envelope, delimiters or counts. Names the file, the segment number and the byte offset."""
+    """Bad envelope, delimiters or counts: names the file, segment number and byte offset."""
 
     def __init__(
         self,

@@ -68,12 +68,15 @@ _DATE_PATTERNS = [
     re.compile(r"\b(19|20)\d{2}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b"),
     re.compile(r"\b(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/(19|20)\d{2}\b"),
     re.compile(r"(?i)\b(dob|birth\w*)\W{0,3}(19|20)\d{6}\b"),
+    # X12 date qualifiers (DMG*D8*19610714, DTP*472*RD8*20260101-20260105).
+    re.compile(r"\bR?D8\W(19|20)\d{6}(-(19|20)\d{6})?\b"),
 ]
 _MEMBER_ID_PATTERN = re.compile(
     r"\b(?=[A-Z0-9]{6,20}\b)(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d)(?![A-Z]{1,3}\d{1,2}\b)[A-Z0-9]+\b"
 )
-# UUIDs, sha256 digests and other IDs that are ours, not the patient's, stay readable.
-_SAFE_TOKEN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-|^[0-9a-f]{32,64}$")
+# UUIDs, sha256 digests, X12 implementation guide versions and other IDs that are ours, not the
+# patient's, stay readable.
+_SAFE_TOKEN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-|^[0-9a-f]{32,64}$|^00[45]0\d{2}x\d{3}(a\d)?$")
 
 
 def redact_text(text: str) -> str:
@@ -105,19 +108,29 @@ def redact_value(key: str | None, value: Any) -> Any:
     return value
 
 
+class RedactedError(Exception):
+    """Stands in for a logged exception whose message may carry PHI."""
+
+
 def redaction_filter(record: Any) -> bool:
     """loguru filter: rewrites the record in place so no sink ever sees PHI."""
     record["message"] = redact_text(record["message"])
     extra = record["extra"]
     for key in list(extra):
         extra[key] = redact_value(key, extra[key])
+    exc = record["exception"]
+    if exc is not None and exc.value is not None and not isinstance(exc.value, RedactedError):
+        safe = RedactedError(f"{type(exc.value).__name__}: {redact_text(str(exc.value))}")
+        record["exception"] = type(exc)(RedactedError, safe, exc.traceback)
     return True
 
 
 _configured = False
 
 
-def configure_logging(*, json: bool | None = None, level: str | None = None, force: bool = False) -> None:
+def configure_logging(
+    *, json: bool | None = None, level: str | None = None, force: bool = False
+) -> None:
     """Install the one stderr sink with the redaction filter. Safe to call more than once."""
     global _configured
     if _configured and not force:
@@ -129,14 +142,29 @@ def configure_logging(*, json: bool | None = None, level: str | None = None, for
     level = level or settings.log_level
     logger.remove()
     fmt = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{line} | {message} | {extra}"
-    logger.add(sys.stderr, level=level, serialize=json, filter=redaction_filter, format=fmt)
+    # diagnose=False: loguru's diagnose mode prints local variables, which would be PHI.
+    logger.add(
+        sys.stderr,
+        level=level,
+        serialize=json,
+        filter=redaction_filter,
+        format=fmt,
+        diagnose=False,
+        backtrace=False,
+    )
     _configured = True
 
 
 def add_sink(sink: Any, **kwargs: Any) -> int:
     """Add another sink that also goes through the redaction filter (Prefect run logs, files)."""
     kwargs.setdefault("filter", redaction_filter)
+    kwargs.setdefault("diagnose", False)
+    kwargs.setdefault("backtrace", False)
     return logger.add(sink, **kwargs)
 
 
 __all__ = ["REDACTED", "add_sink", "configure_logging", "logger", "redact_text", "redact_value"]
+
+# Installed at import so that no code path, however early, logs through loguru's unfiltered
+# default handler.
+configure_logging()

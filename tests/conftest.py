@@ -8,10 +8,16 @@ where the services silently went missing.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -50,3 +56,94 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     reset_settings_cache()
     yield
     reset_settings_cache()
+
+
+# --- Database fixtures -----------------------------------------------------------------------
+#
+# `database_url` is an empty database: a SQLite file in tmp_path, or with RCM_TEST_DATABASE_URL a
+# fresh PostgreSQL schema (reached through search_path) dropped after the test. It is also set as
+# RCM_DATABASE_URL so code that calls connectors.db.get_engine() uses the same database.
+# `engine` holds every table. On SQLite it is a copy of a template migrated once per test session
+# (real migrations, fast); on PostgreSQL the schema is filled with create_all. The migration
+# tests (tests/rcm/models/test_migrations.py) prove `upgrade head` equals SQLModel.metadata on
+# both backends, so the two are interchangeable.
+
+
+def _postgres_base_url() -> str | None:
+    return os.environ.get("RCM_TEST_DATABASE_URL") or None
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from connectors.db import upgrade
+
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from sqlalchemy import create_engine, make_url, text
+
+    from connectors.db import dispose_engines
+    from rcm.settings import reset_settings_cache
+
+    base = _postgres_base_url()
+    if base is None:
+        url = f"sqlite:///{tmp_path / 'rcm.db'}"
+        admin = None
+        schema = ""
+    else:
+        import uuid
+
+        schema = f"test_{uuid.uuid4().hex[:20]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    monkeypatch.setenv("RCM_DATABASE_URL", url)
+    reset_settings_cache()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        if admin is not None:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    from sqlalchemy import make_url
+    from sqlmodel import SQLModel
+
+    import rcm.models  # noqa: F401  (registers every table)
+    from connectors.db import make_engine
+
+    parsed = make_url(database_url)
+    if parsed.get_backend_name() == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        assert parsed.database is not None
+        shutil.copyfile(template, parsed.database)
+        db_engine = make_engine(database_url)
+    else:
+        db_engine = make_engine(database_url)
+        SQLModel.metadata.create_all(db_engine)
+    try:
+        yield db_engine
+    finally:
+        db_engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    from sqlmodel import Session as SQLModelSession
+
+    with SQLModelSession(engine) as db_session:
+        yield db_session

@@ -1,0 +1,75 @@
+"""Code sets the scrubber checks claims against, each built once per process.
+
+ICD-10-CM comes with simple-icd-10-cm. HCPCS Level II, NCCI PTP and MUE tables come from the
+quarterly CMS files the user points to (config/codesets.yaml or RCM_CODESETS_DIR); when none are
+configured, the rules that need them do not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rcm.codesets.config import CodeSetFiles, configured_files
+from rcm.codesets.hcpcs import HcpcsCodeSet, load_hcpcs
+from rcm.codesets.icd10 import Icd10CodeSet, icd10cm
+from rcm.codesets.mue import MueSetting, MueTable, load_mue
+from rcm.codesets.ncci import PtpSetting, PtpTable, load_ptp
+
+
+@dataclass(slots=True)
+class CodeSets:
+    icd10: Icd10CodeSet
+    hcpcs: HcpcsCodeSet | None = None
+    ptp: dict[PtpSetting, PtpTable] = field(default_factory=dict)
+    mue: dict[MueSetting, MueTable] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """Counts for logs and `rcm claims scrub` output (no codes, no PHI)."""
+        return {
+            "icd10cm": self.icd10.version,
+            "icd10cm_billable": len(self.icd10.billable),
+            "hcpcs_codes": len(self.hcpcs.procedures) if self.hcpcs else 0,
+            "ptp_pairs": {s.value: len(t) for s, t in self.ptp.items()},
+            "mue_codes": {s.value: len(t) for s, t in self.mue.items()},
+        }
+
+
+def build_code_sets(files: CodeSetFiles) -> CodeSets:
+    return CodeSets(
+        icd10=icd10cm(),
+        hcpcs=load_hcpcs(files.hcpcs) if files.hcpcs else None,
+        ptp={s: load_ptp(paths) for s, paths in files.ptp.items() if paths},
+        mue={s: load_mue(items) for s, items in files.mue.items() if items},
+    )
+
+
+_CACHE: dict[tuple[Any, ...], CodeSets] = {}
+
+
+def load_code_sets(files: CodeSetFiles | None = None) -> CodeSets:
+    """The configured code sets; rebuilt only when the list of files or a file changes."""
+    files = files if files is not None else configured_files()
+    signature = files.signature()
+    cached = _CACHE.get(signature)
+    if cached is None:
+        if len(_CACHE) >= 4:
+            _CACHE.clear()
+        cached = _CACHE[signature] = build_code_sets(files)
+    return cached
+
+
+__all__ = [
+    "CodeSetFiles",
+    "CodeSets",
+    "HcpcsCodeSet",
+    "Icd10CodeSet",
+    "MueSetting",
+    "MueTable",
+    "PtpSetting",
+    "PtpTable",
+    "build_code_sets",
+    "configured_files",
+    "icd10cm",
+    "load_code_sets",
+]

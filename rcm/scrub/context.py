@@ -1,0 +1,151 @@
+"""What the rules read besides the claim: code sets, enrollment, other claims, and "today"."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from rcm.codesets import CodeSets, load_code_sets
+from rcm.codesets.hcpcs import HcpcsCodeSet
+from rcm.codesets.icd10 import Icd10CodeSet
+from rcm.codesets.mue import MueSetting, MueTable
+from rcm.codesets.ncci import PtpSetting, PtpTable
+from rcm.scrub.model import ScrubClaim
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentSpan:
+    """A provider's (or the group's, provider_id None) credentialing with one payer."""
+
+    status: str  # pending | approved | denied | terminated
+    effective_date: date | None
+    termination_date: date | None
+
+    def covers(self, service_date: date) -> bool:
+        if self.effective_date is not None and service_date < self.effective_date:
+            return False
+        return self.termination_date is None or service_date <= self.termination_date
+
+
+EnrollmentKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]  # practice, payer, provider
+# practice, patient, payer, date of service, procedure code, rendering (or billing) NPI
+ServiceKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID, date, str, str]
+
+
+@dataclass(slots=True)
+class EnrollmentIndex:
+    spans: dict[EnrollmentKey, list[EnrollmentSpan]] = field(default_factory=dict)
+
+    def add(
+        self,
+        practice_id: uuid.UUID,
+        payer_id: uuid.UUID,
+        provider_id: uuid.UUID | None,
+        span: EnrollmentSpan,
+    ) -> None:
+        self.spans.setdefault((practice_id, payer_id, provider_id), []).append(span)
+
+    def lookup(
+        self, practice_id: uuid.UUID, payer_id: uuid.UUID, provider_id: uuid.UUID | None
+    ) -> list[EnrollmentSpan]:
+        return self.spans.get((practice_id, payer_id, provider_id), [])
+
+
+@dataclass(slots=True)
+class DuplicateIndex:
+    """Services on claims that count for duplicate detection: (practice, patient, payer, date
+    of service, procedure code, rendering or billing NPI) to the claims that carry them. The
+    payer is part of the key so a secondary claim for the primary's services is no duplicate."""
+
+    services: dict[ServiceKey, set[uuid.UUID]] = field(default_factory=dict)
+
+    def add_service(self, key: ServiceKey, claim_id: uuid.UUID) -> None:
+        holders = self.services.get(key)
+        if holders is None:
+            self.services[key] = {claim_id}
+        else:
+            holders.add(claim_id)
+
+    def add_claim(self, claim: ScrubClaim) -> None:
+        for key in service_keys(claim):
+            self.add_service(key, claim.id)
+
+    def add_claims(self, claims: Iterable[ScrubClaim]) -> None:
+        for claim in claims:
+            self.add_claim(claim)
+
+    def holders(self, key: ServiceKey) -> set[uuid.UUID]:
+        return self.services.get(key) or set()
+
+
+def service_keys(claim: ScrubClaim) -> list[ServiceKey]:
+    npi = (claim.rendering.npi if claim.rendering else None) or claim.billing.npi or ""
+    return [
+        (
+            claim.practice_id,
+            claim.patient.id,
+            claim.payer.id,
+            line.service_date,
+            line.procedure_code,
+            npi,
+        )
+        for line in claim.lines
+    ]
+
+
+@dataclass(slots=True)
+class ScrubContext:
+    today: date
+    code_sets: CodeSets
+    enrollments: EnrollmentIndex = field(default_factory=EnrollmentIndex)
+    duplicates: DuplicateIndex = field(default_factory=DuplicateIndex)
+
+    @property
+    def icd10(self) -> Icd10CodeSet:
+        return self.code_sets.icd10
+
+    @property
+    def hcpcs(self) -> HcpcsCodeSet | None:
+        return self.code_sets.hcpcs
+
+    def ptp_for(self, claim: ScrubClaim) -> PtpTable | None:
+        setting = (
+            PtpSetting.HOSPITAL if claim.claim_type == "institutional" else PtpSetting.PRACTITIONER
+        )
+        return self.code_sets.ptp.get(setting)
+
+    def mue_for(self, claim: ScrubClaim) -> MueTable | None:
+        if claim.claim_type == "institutional":
+            setting = MueSetting.OUTPATIENT_HOSPITAL
+        elif claim.billing_dme_supplier:
+            setting = MueSetting.DME
+        else:
+            setting = MueSetting.PRACTITIONER
+        return self.code_sets.mue.get(setting)
+
+
+def make_context(
+    today: date,
+    *,
+    code_sets: CodeSets | None = None,
+    enrollments: EnrollmentIndex | None = None,
+    duplicates: DuplicateIndex | None = None,
+) -> ScrubContext:
+    return ScrubContext(
+        today=today,
+        code_sets=code_sets if code_sets is not None else load_code_sets(),
+        enrollments=enrollments if enrollments is not None else EnrollmentIndex(),
+        duplicates=duplicates if duplicates is not None else DuplicateIndex(),
+    )
+
+
+__all__ = [
+    "DuplicateIndex",
+    "EnrollmentIndex",
+    "EnrollmentSpan",
+    "ScrubContext",
+    "make_context",
+    "service_keys",
+]
