@@ -152,5 +152,6 @@ def run(claims: int = 20_000, repeat: int = 3) -> dict[str, Any]:
         "parse_claims_per_second": round(parsed / parse_seconds),
     }
 
+
 if __name__ == "__main__":
     print(json.dumps(run()))

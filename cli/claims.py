@@ -78,8 +78,16 @@ def scrub(
         console.print(table)
 
 
-LIST_COLUMNS = ["id", "practice", "pcn", "status", "payer", "service_date", "total_charge",
-                "open_edits"]  # fmt: skip
+LIST_COLUMNS = [
+    "id",
+    "practice",
+    "pcn",
+    "status",
+    "payer",
+    "service_date",
+    "total_charge",
+    "open_edits",
+]
 
 
 @app.command("list")
@@ -257,8 +265,16 @@ def show(
         f"balance {detail['balance']}",
         highlight=False,
     )
-    print_rows("Edits", ["rule_id", "severity", "loop", "field", "message", "resolved_at"],
-               detail["edits"], False)  # fmt: skip
+    print_rows(
+        "Edits",
+        ["rule_id", "severity", "loop", "field", "message", "resolved_at"],
+        detail["edits"],
+        False,
+    )
     print_rows("Events", ["at", "from", "to", "reason", "source"], detail["events"], False)
-    print_rows("Ledger", ["at", "kind", "amount", "responsible", "group_code", "reason_code"],
-               detail["ledger"], False)  # fmt: skip
+    print_rows(
+        "Ledger",
+        ["at", "kind", "amount", "responsible", "group_code", "reason_code"],
+        detail["ledger"],
+        False,
+    )

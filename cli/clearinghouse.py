@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,8 +21,6 @@ app = typer.Typer(
 
 _LIST_COLUMNS = (
     "name",
-    "display_name",
-    "sandbox",
     "endpoint",
     "secret_ref",
     "secret_set",
@@ -39,6 +38,8 @@ def _practice_clearinghouse(slug: str) -> str | None:
         from rcm.models import Practice
     except ImportError:
         return None
+    if not _database_exists():
+        return None
     try:
         with Session(get_engine()) as session:
             practice = session.exec(select(Practice).where(Practice.slug == slug)).first()
@@ -46,6 +47,18 @@ def _practice_clearinghouse(slug: str) -> str | None:
         # No database or no tables yet: the argument can only be a profile name.
         return None
     return None if practice is None else str(practice.clearinghouse)
+
+
+def _database_exists() -> bool:
+    """False for a SQLite file that is not there yet (looking must not create it)."""
+    from sqlalchemy import make_url
+
+    from rcm.settings import get_settings
+
+    url = make_url(get_settings().database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return True
+    return Path(url.database).exists()
 
 
 def resolve_profile(name_or_slug: str) -> tuple[ClearinghouseProfile, str]:

@@ -134,7 +134,8 @@ def load_host_key_pins(profile: ClearinghouseProfile) -> list[_Pin]:
             found = [
                 pin
                 for line in lines
-                if line.strip() and not line.lstrip().startswith("#")
+                # '@revoked' and '@cert-authority' known_hosts lines must never become pins.
+                if line.strip() and not line.lstrip().startswith(("#", "@"))
                 if (pin := _pin_from_line(line, str(path))) is not None
             ]
             if not found:
@@ -168,7 +169,6 @@ def _allowed_key_types(pins: list[_Pin]) -> list[str] | None:
 
 
 def _load_private_key(text: str, passphrase: str | None, ref: str) -> paramiko.PKey:
-    errors: list[str] = []
     key_classes: tuple[type[paramiko.PKey], ...] = (
         paramiko.Ed25519Key,
         paramiko.ECDSAKey,
@@ -181,8 +181,8 @@ def _load_private_key(text: str, passphrase: str | None, ref: str) -> paramiko.P
             raise AuthenticationRefused(
                 f"private key {ref!r} is encrypted and no passphrase_ref is set"
             ) from exc
-        except (paramiko.SSHException, ValueError) as exc:
-            errors.append(type(exc).__name__)
+        except (paramiko.SSHException, ValueError):
+            continue
     raise AuthenticationRefused(f"private key {ref!r} cannot be read as Ed25519, ECDSA or RSA")
 
 

@@ -79,8 +79,15 @@ _MEMBER_ID_PATTERN = re.compile(
 _SAFE_TOKEN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-|^[0-9a-f]{32,64}$|^00[45]0\d{2}x\d{3}(a\d)?$")
 
 
+# SSH host-key fingerprints are ours to show: an operator compares them with the clearinghouse's.
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}=?")
+
+
 def redact_text(text: str) -> str:
     """Mask birth dates and member-ID-shaped tokens in free text."""
+    fingerprints = _FINGERPRINT.findall(text)
+    if fingerprints:
+        text = _FINGERPRINT.sub("\x00", text)
     for pattern in _DATE_PATTERNS:
         text = pattern.sub(REDACTED, text)
 
@@ -88,7 +95,10 @@ def redact_text(text: str) -> str:
         token = match.group(0)
         return token if _SAFE_TOKEN.match(token.lower()) else REDACTED
 
-    return _MEMBER_ID_PATTERN.sub(_mask, text)
+    text = _MEMBER_ID_PATTERN.sub(_mask, text)
+    for fingerprint in fingerprints:
+        text = text.replace("\x00", fingerprint, 1)
+    return text
 
 
 def redact_value(key: str | None, value: Any) -> Any:

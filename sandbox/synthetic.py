@@ -23,19 +23,74 @@ from decimal import Decimal
 from rcm.onboarding.schema import OnboardingDocument
 from rcm.payers import PayerConfig
 
-FIRST_NAMES = (
-    "Avery Blake Casey Dana Emerson Finley Harper Jordan Kendall Logan Morgan Parker Quinn "
-    "Reese Rowan Sawyer Skyler Taylor Marlow Ellis Sage Arden Linden Corin Tamsin Oriel"
-).split()
-LAST_NAMES = (
-    "Ashdown Brightwater Calloway Dunmore Everhart Fairbrook Glenwood Hollister Ingleby "
-    "Jessup Kettering Larkspur Merriweather Northcott Oakhurst Pennington Quarry Redfern "
-    "Stonebridge Thistlewood Underhill Vantreese Whitcombe Yarborough Zellweger Ambrose"
-).split()
-STREETS = (
-    "Maple Ave, Cedar St, Orchard Ln, Hillcrest Rd, Willow Way, Lakeview Dr, Chestnut St, "
-    "Harbor Rd, Meadow Ct, Juniper Pl"
-).split(", ")
+FIRST_NAMES = [
+    "Avery",
+    "Blake",
+    "Casey",
+    "Dana",
+    "Emerson",
+    "Finley",
+    "Harper",
+    "Jordan",
+    "Kendall",
+    "Logan",
+    "Morgan",
+    "Parker",
+    "Quinn",
+    "Reese",
+    "Rowan",
+    "Sawyer",
+    "Skyler",
+    "Taylor",
+    "Marlow",
+    "Ellis",
+    "Sage",
+    "Arden",
+    "Linden",
+    "Corin",
+    "Tamsin",
+    "Oriel",
+]
+LAST_NAMES = [
+    "Ashdown",
+    "Brightwater",
+    "Calloway",
+    "Dunmore",
+    "Everhart",
+    "Fairbrook",
+    "Glenwood",
+    "Hollister",
+    "Ingleby",
+    "Jessup",
+    "Kettering",
+    "Larkspur",
+    "Merriweather",
+    "Northcott",
+    "Oakhurst",
+    "Pennington",
+    "Quarry",
+    "Redfern",
+    "Stonebridge",
+    "Thistlewood",
+    "Underhill",
+    "Vantreese",
+    "Whitcombe",
+    "Yarborough",
+    "Zellweger",
+    "Ambrose",
+]
+STREETS = [
+    "Maple Ave",
+    "Cedar St",
+    "Orchard Ln",
+    "Hillcrest Rd",
+    "Willow Way",
+    "Lakeview Dr",
+    "Chestnut St",
+    "Harbor Rd",
+    "Meadow Ct",
+    "Juniper Pl",
+]
 
 MBI_LETTERS = "ACDEFGHJKMNPQRTUVWXY"
 

@@ -35,6 +35,9 @@ class PracticeSpec(_Spec):
     slug: str
     name: str
     billing_npi: str
+    # A group bills as an organization (type-2 NPI); a sole proprietor may bill under the
+    # clinician's own type-1 NPI and declares "individual".
+    billing_entity: str = "organization"
     tin: str
     tin_type: str = "ein"  # "ssn" for a solo practitioner billing under a social security number
     taxonomy_code: str

@@ -142,8 +142,11 @@ def validate_onboarding(
         )
 
     # providers -----------------------------------------------------------------------------
-    # The billing NPI belongs to the organization; the same number cannot also be a clinician.
-    entity_by_npi: dict[str, tuple[str, str]] = {practice.billing_npi: (ORGANIZATION, "practice")}
+    if practice.billing_entity not in ENTITIES:
+        problems.add("practice.billing_entity", f"must be one of {', '.join(ENTITIES)}")
+    # The billing NPI has the declared entity; the same number cannot also be the other kind.
+    billing_entity = practice.billing_entity if practice.billing_entity in ENTITIES else None
+    entity_by_npi: dict[str, str] = {practice.billing_npi: billing_entity} if billing_entity else {}
     first_index: dict[str, int] = {}
     has_clinician = False
     for index, provider in enumerate(doc.providers):
@@ -186,13 +189,13 @@ def validate_onboarding(
             continue
         first_index[provider.npi] = index
         declared = entity_by_npi.get(provider.npi)
-        if declared and provider.entity in ENTITIES and declared[0] != provider.entity:
+        if declared and provider.entity in ENTITIES and declared != provider.entity:
+            npi_type = 2 if declared == ORGANIZATION else 1
             problems.add(
                 f"{path}.entity",
-                f"this NPI is the practice's billing NPI (organization, type 2); "
+                f"this NPI is the practice's billing NPI ({declared}, type {npi_type}); "
                 f"it cannot be a{'n' if provider.entity[0] in 'aeiou' else ''} {provider.entity}",
             )
-        entity_by_npi.setdefault(provider.npi, (provider.entity, path))
     if not has_clinician:
         problems.add("providers", "at least one rendering or attending provider is required")
 

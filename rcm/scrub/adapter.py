@@ -220,9 +220,17 @@ def _load(session: Session, practice: Practice, claim_ids: Sequence[uuid.UUID] |
         for p in session.exec(select(Provider).where(Provider.practice_id == practice.id)).all()
     }
     return _Loaded(
-        practice, claims, encounters, lines, diagnoses, patients, coverages, payers, providers,
+        practice,
+        claims,
+        encounters,
+        lines,
+        diagnoses,
+        patients,
+        coverages,
+        payers,
+        providers,
         others,
-    )  # fmt: skip
+    )
 
 
 def _enrollments(session: Session, practice_id: uuid.UUID) -> EnrollmentIndex:
@@ -243,9 +251,11 @@ def _billing(practice: Practice) -> ScrubBillingProvider:
     pay_to = None
     if practice.pay_to_address1 or practice.pay_to_city or practice.pay_to_zip:
         pay_to = _address(
-            practice.pay_to_address1, practice.pay_to_city, practice.pay_to_state,
+            practice.pay_to_address1,
+            practice.pay_to_city,
+            practice.pay_to_state,
             practice.pay_to_zip,
-        )  # fmt: skip
+        )
     return ScrubBillingProvider(
         npi=practice.billing_npi,
         tin=practice.tin,
@@ -253,6 +263,7 @@ def _billing(practice: Practice) -> ScrubBillingProvider:
         name=practice.name,
         address=_address(practice.address1, practice.city, practice.state, practice.zip),
         pay_to=pay_to,
+        submitter_id=practice.clearinghouse_account,
     )
 
 
@@ -361,9 +372,13 @@ def _duplicates(data: _Loaded, built: dict[uuid.UUID, ScrubClaim]) -> DuplicateI
         for row in data.lines.get(other.encounter_id, ()):
             service_date = row.service_date or encounter.service_date
             key = (
-                other.practice_id, other.patient_id, other.payer_id, service_date,
-                (row.procedure_code or "").strip().upper(), npi,
-            )  # fmt: skip
+                other.practice_id,
+                other.patient_id,
+                other.payer_id,
+                service_date,
+                (row.procedure_code or "").strip().upper(),
+                npi,
+            )
             index.add_service(key, other.id)
     return index
 

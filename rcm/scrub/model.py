@@ -51,6 +51,7 @@ class ScrubBillingProvider:
     name: str | None
     address: ScrubAddress
     pay_to: ScrubAddress | None = None
+    submitter_id: str | None = None  # the practice's account at the clearinghouse (1000A)
 
 
 @dataclass(slots=True)

@@ -145,6 +145,10 @@ def check_segments(
             )
         )
 
+    for seg in segments:
+        if seg.id == "NM1" and seg[2] not in ("1", "2"):
+            issues.append(_issue("element", "NM102 must be 1 (person) or 2 (non-person)", seg))
+
     first_hl = next((i for i, s in enumerate(segments) if s.id == "HL"), None)
     header = segments[: first_hl if first_hl is not None else len(segments)]
     for entity in _HEADER_NM1.get(set_id, ()):

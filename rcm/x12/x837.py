@@ -1746,6 +1746,8 @@ class _Parser837:
             pointers: tuple[int, ...] = ()
         else:
             qualifier, code, modifiers = _procedure(sv.composite(1))
+            if not code:
+                raise self.error("SV101-2 (procedure code) is missing", sv)
             charge = v.required_decimal(sv, 2)
             unit = sv[3]
             units = v.decimal(sv, 4)

@@ -22,8 +22,13 @@ def _setup(engine: Engine) -> dict[str, str]:
         clean = world.claim("PCN1")
         held = world.claim("PCN2", diagnoses=("E11",))
         session.add(
-            LedgerEntry(practice_id=world.practice.id, claim_id=held.id, kind=LedgerKind.CHARGE,
-                        amount=Decimal("120.00"), responsible=Responsible.PAYER)  # fmt: skip
+            LedgerEntry(
+                practice_id=world.practice.id,
+                claim_id=held.id,
+                kind=LedgerKind.CHARGE,
+                amount=Decimal("120.00"),
+                responsible=Responsible.PAYER,
+            )
         )
         session.commit()
         return {"clean": str(clean.id), "held": str(held.id)}
@@ -31,8 +36,9 @@ def _setup(engine: Engine) -> dict[str, str]:
 
 def test_scrub_list_show(engine: Engine) -> None:
     ids = _setup(engine)
-    result = runner.invoke(app, ["claims", "scrub", "--practice", "keystone", "--date",
-                                 "2026-03-15", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app, ["claims", "scrub", "--practice", "keystone", "--date", "2026-03-15", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["scrubbed"], summary["held"], summary["ready"]) == (2, 1, 1)

@@ -54,7 +54,7 @@ def test_list_json(config_dir: Path) -> None:
 def test_list_table(config_dir: Path) -> None:
     result = runner.invoke(clearinghouse_app, ["list"])
     assert result.exit_code == 0, result.output
-    assert "sandbox" in result.output and "Waystar" in result.output
+    assert "sandbox" in result.output and "sftp.waystar.com:22" in result.output
 
 
 def test_check_against_a_running_sandbox(

@@ -110,3 +110,11 @@ def test_redact_helpers_directly() -> None:
     assert redact_text(f"id {MEMBER_ID}") == f"id {REDACTED}"
     assert redact_value("address1", "12 Elm St") == REDACTED
     assert redact_value("count", 3) == 3
+
+
+def test_host_key_fingerprints_stay_readable(captured: StringIO) -> None:
+    fingerprint = "SHA256:mFWw97lCc2xzIZvboQ7rcejumyw0WlupuRV5uWuN0BY"
+    logger.info("host key {} for member {}", fingerprint, MEMBER_ID)
+    out = captured.getvalue()
+    assert fingerprint in out
+    assert MEMBER_ID not in out

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from rcm import identifiers
 from rcm.scrub.model import ScrubClaim
 
 _PO_BOX = re.compile(
@@ -27,3 +29,15 @@ def patient_loop(claim: ScrubClaim) -> str:
 
 def is_professional(claim: ScrubClaim) -> bool:
     return claim.claim_type != "institutional"
+
+
+# The identifier validators are pure functions of short strings, and a batch repeats the same
+# practice NPI, TIN, ZIP and codes on thousands of claims: memoized, each costs a dict lookup.
+_MEMO = 1 << 16
+npi_problem = lru_cache(maxsize=_MEMO)(identifiers.npi_problem)
+tin_problem = lru_cache(maxsize=_MEMO)(identifiers.tin_problem)
+zip_problem = lru_cache(maxsize=_MEMO)(identifiers.zip_problem)
+state_problem = lru_cache(maxsize=_MEMO)(identifiers.state_problem)
+taxonomy_problem = lru_cache(maxsize=_MEMO)(identifiers.taxonomy_problem)
+procedure_code_problem = lru_cache(maxsize=_MEMO)(identifiers.procedure_code_problem)
+modifier_problem = lru_cache(maxsize=_MEMO)(identifiers.modifier_problem)

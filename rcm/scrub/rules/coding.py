@@ -13,10 +13,11 @@ from rcm.codesets.modifiers import (
     is_evaluation_and_management,
     is_procedure_for_modifier_25,
 )
-from rcm.identifiers import modifier_problem, procedure_code_problem
+from rcm.codesets.ncci import PtpTable
 from rcm.scrub.context import ScrubContext
 from rcm.scrub.model import Finding, ScrubClaim, ScrubLine, Severity
 from rcm.scrub.registry import Rule, rule
+from rcm.scrub.rules._util import modifier_problem, procedure_code_problem
 
 E = Severity.ERROR
 W = Severity.WARNING
@@ -186,6 +187,15 @@ def mod_25(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
                 )
 
 
+def _in_bypassable_pair(ptp: PtpTable, code: str, others: list[str], service_date: date) -> bool:
+    """True when `code` and another code that day form an NCCI pair a modifier may bypass."""
+    for other in others:
+        edit = ptp.edit_for(other, code, service_date) or ptp.edit_for(code, other, service_date)
+        if edit is not None and edit.modifier_indicator == "1":
+            return True
+    return False
+
+
 @rule(
     "MOD-59",
     severity=W,
@@ -214,21 +224,12 @@ def mod_59(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
         if days is None:
             days = _by_date(claim)
         others = [o.procedure_code for o in days[line.service_date] if o is not line]
-        code = line.procedure_code
-        breaks = any(
-            (
-                edit := ptp.edit_for(other, code, line.service_date)
-                or ptp.edit_for(code, other, line.service_date)
-            )
-            is not None
-            and edit.modifier_indicator == "1"
-            for other in others
-        )
+        breaks = _in_bypassable_pair(ptp, line.procedure_code, others, line.service_date)
         if not breaks:
             mods = "/".join(sorted(distinct))
             yield r.finding(
-                f"Line {n}: modifier {mods} on {code}, but no NCCI edit that a modifier may "
-                "bypass pairs it with another code billed that day; remove it.",
+                f"Line {n}: modifier {mods} on {line.procedure_code}, but no NCCI edit that a "
+                "modifier may bypass pairs it with another code billed that day; remove it.",
                 line=n,
             )
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from rcm.identifiers import (
-    npi_problem,
-    revenue_code_problem,
-    state_problem,
-    taxonomy_problem,
-    tin_problem,
-    type_of_bill_problem,
-    zip_problem,
-)
+from rcm.identifiers import revenue_code_problem, type_of_bill_problem
 from rcm.payers import CLAIM_FILING_INDICATORS
 from rcm.scrub.context import ScrubContext
 from rcm.scrub.model import Finding, ScrubAddress, ScrubClaim, ScrubProvider, Severity
 from rcm.scrub.registry import Rule, rule
-from rcm.scrub.rules._util import blank, is_po_box, is_professional, patient_loop
+from rcm.scrub.rules._util import (
+    blank,
+    is_po_box,
+    is_professional,
+    npi_problem,
+    patient_loop,
+    state_problem,
+    taxonomy_problem,
+    tin_problem,
+    zip_problem,
+)
 
 E = Severity.ERROR
 W = Severity.WARNING
@@ -43,6 +45,24 @@ def _address_findings(
     problem = zip_problem(zip_code)
     if problem:
         yield r.finding(f"{what} ZIP code: {problem}.", loop=loop, field="N403")
+
+
+# X12 5010 individual relationship codes: SBR02 (18 self) and PAT01 for a patient who is not
+# the subscriber.
+RELATIONSHIP_CODES = frozenset({"18", "01", "19", "20", "21", "39", "40", "53", "G8"})
+
+
+@rule(
+    "SUBMITTER-ID",
+    severity=E,
+    loop="1000A",
+    field="NM109",
+    topic=TOPIC,
+    summary="The practice's submitter ID at the clearinghouse present",
+)
+def submitter_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
+    if blank(claim.billing.submitter_id):
+        yield r.finding("The practice has no submitter ID (clearinghouse account) for 1000A.")
 
 
 # Billing provider (2010AA) -------------------------------------------------------------------
@@ -240,6 +260,13 @@ def subscriber_data(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[F
     coverage = claim.coverage
     if coverage is None or coverage.relationship == "18":
         return
+    if coverage.relationship not in RELATIONSHIP_CODES:
+        yield r.finding(
+            f"Patient relationship to the subscriber {coverage.relationship!r} is not an X12 "
+            "individual relationship code (01, 19, 20, 21, 39, 40, 53, G8).",
+            loop="2000C",
+            field="PAT01",
+        )
     if blank(coverage.subscriber_last_name):
         yield r.finding(
             f"The patient is not the subscriber (relationship {coverage.relationship}); "

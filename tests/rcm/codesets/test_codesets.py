@@ -160,8 +160,9 @@ def test_mue_effective_date_from_name_or_config() -> None:
         2026, 7, 1
     )
     assert effective_date_from_name("mue.csv") is None
-    table = load_mue([MueFile(CMS / "MCR_MUE_DMESupplierServices_Eff_01-01-2026.csv",
-                              date(2026, 2, 1))])  # fmt: skip
+    table = load_mue(
+        [MueFile(CMS / "MCR_MUE_DMESupplierServices_Eff_01-01-2026.csv", date(2026, 2, 1))]
+    )
     assert table.edit_for("E0114", date(2026, 1, 15)) is None
 
 

@@ -267,6 +267,22 @@ def test_billing_npi_cannot_be_a_clinician(raw: dict[str, Any]) -> None:
     ), problems
 
 
+def test_sole_proprietor_bills_under_an_individual_npi(raw: dict[str, Any]) -> None:
+    data = _set(raw, "practice.billing_npi", "1830166132")
+    assert any("billing NPI (organization, type 2)" in p for p in _problems(_doc(data)))
+    data = _set(_set(data, "practice.billing_entity", "individual"), "practice.tin_type", "ssn")
+    data = _set(data, "practice.tin", "123-45-6789")
+    assert _problems(_doc(data)) == []
+    data = _set(data, "practice.billing_npi", raw["providers"][2]["npi"])  # the facility's NPI
+    problems = _problems(_doc(data))
+    assert any(
+        "billing NPI (individual, type 1); it cannot be an organization" in p for p in problems
+    )
+    assert _problems(_doc(_set(raw, "practice.billing_entity", "robot"))) == [
+        "acme.yaml: practice.billing_entity: must be one of individual, organization"
+    ]
+
+
 def test_duplicates_are_reported(raw: dict[str, Any]) -> None:
     data = copy.deepcopy(raw)
     data["providers"].append(copy.deepcopy(data["providers"][0]))

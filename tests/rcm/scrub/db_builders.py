@@ -58,12 +58,22 @@ class ScrubWorld:
             )
         )
         self.secondary_payer = self._save(
-            Payer(key=f"medigap-{slug}", name="Medigap Plan G", payer_id="MGAP1",
-                  claim_filing_indicator="CI", timely_filing_days=365)  # fmt: skip
+            Payer(
+                key=f"medigap-{slug}",
+                name="Medigap Plan G",
+                payer_id="MGAP1",
+                claim_filing_indicator="CI",
+                timely_filing_days=365,
+            )
         )
         self.provider = self._save(
-            Provider(practice_id=self.practice.id, npi=make_npi("198765432"),
-                     first_name="Dana", last_name="Doctor", role=ProviderRole.RENDERING)  # fmt: skip
+            Provider(
+                practice_id=self.practice.id,
+                npi=make_npi("198765432"),
+                first_name="Dana",
+                last_name="Doctor",
+                role=ProviderRole.RENDERING,
+            )
         )
         for payer in (self.payer, self.secondary_payer):
             self._save(
@@ -86,15 +96,28 @@ class ScrubWorld:
         self._patients += 1
         n = self._patients
         patient = self._save(
-            Patient(practice_id=self.practice.id, account_number=f"ACCT{n:05d}",
-                    first_name="Alex", last_name="Testpatient", birth_date=date(1950, 5, 1),
-                    sex="F", address1="12 Elm St", city="Harrisburg", state="PA",
-                    zip="17101")  # fmt: skip
+            Patient(
+                practice_id=self.practice.id,
+                account_number=f"ACCT{n:05d}",
+                first_name="Alex",
+                last_name="Testpatient",
+                birth_date=date(1950, 5, 1),
+                sex="F",
+                address1="12 Elm St",
+                city="Harrisburg",
+                state="PA",
+                zip="17101",
+            )
         )
         coverage = self._save(
-            Coverage(practice_id=self.practice.id, patient_id=patient.id, payer_id=self.payer.id,
-                     member_id=f"1EG4TE5MK{n:02d}", relationship="18",
-                     eligibility_status=EligibilityStatus.ACTIVE)  # fmt: skip
+            Coverage(
+                practice_id=self.practice.id,
+                patient_id=patient.id,
+                payer_id=self.payer.id,
+                member_id=f"1EG4TE5MK{n:02d}",
+                relationship="18",
+                eligibility_status=EligibilityStatus.ACTIVE,
+            )
         )
         return patient, coverage
 
@@ -117,27 +140,50 @@ class ScrubWorld:
         charge = Decimal("120.00")
         if encounter is None:
             encounter = self._save(
-                Encounter(practice_id=self.practice.id, external_id=f"ENC-{pcn}",
-                          patient_id=patient_row.id, coverage_id=coverage_row.id,
-                          payer_id=payer.id, rendering_provider_id=self.provider.id,
-                          service_date=DOS, place_of_service="11")  # fmt: skip
+                Encounter(
+                    practice_id=self.practice.id,
+                    external_id=f"ENC-{pcn}",
+                    patient_id=patient_row.id,
+                    coverage_id=coverage_row.id,
+                    payer_id=payer.id,
+                    rendering_provider_id=self.provider.id,
+                    service_date=DOS,
+                    place_of_service="11",
+                )
             )
             for number, code in enumerate(codes, start=1):
                 self._save(
-                    ServiceLine(practice_id=self.practice.id, encounter_id=encounter.id,
-                                line_number=number, procedure_code=code, charge=charge,
-                                units=Decimal("1"), diagnosis_pointers=[1])  # fmt: skip
+                    ServiceLine(
+                        practice_id=self.practice.id,
+                        encounter_id=encounter.id,
+                        line_number=number,
+                        procedure_code=code,
+                        charge=charge,
+                        units=Decimal("1"),
+                        diagnosis_pointers=[1],
+                    )
                 )
             for sequence, code in enumerate(diagnoses, start=1):
                 self._save(
-                    Diagnosis(practice_id=self.practice.id, encounter_id=encounter.id,
-                              sequence=sequence, code=code.replace(".", ""))  # fmt: skip
+                    Diagnosis(
+                        practice_id=self.practice.id,
+                        encounter_id=encounter.id,
+                        sequence=sequence,
+                        code=code.replace(".", ""),
+                    )
                 )
         return self._save(
-            Claim(practice_id=self.practice.id, encounter_id=encounter.id,
-                  patient_id=patient_row.id, coverage_id=coverage_row.id, payer_id=payer.id,
-                  patient_control_number=pcn, status=status,
-                  payer_responsibility=responsibility,
-                  total_charge=charge * len(codes), service_date_from=DOS,
-                  service_date_to=DOS)  # fmt: skip
+            Claim(
+                practice_id=self.practice.id,
+                encounter_id=encounter.id,
+                patient_id=patient_row.id,
+                coverage_id=coverage_row.id,
+                payer_id=payer.id,
+                patient_control_number=pcn,
+                status=status,
+                payer_responsibility=responsibility,
+                total_charge=charge * len(codes),
+                service_date_from=DOS,
+                service_date_to=DOS,
+            )
         )

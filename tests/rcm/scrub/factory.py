@@ -74,6 +74,7 @@ def clean_claim(**changes: object) -> ScrubClaim:
             taxonomy_code="207Q00000X",
             name="Keystone Family Medicine",
             address=ScrubAddress("100 Market St", "Harrisburg", "PA", "171011234"),
+            submitter_id="SUB-KEYSTONE",
         ),
         patient=ScrubPatient(
             id=uuid.uuid4(),

@@ -47,8 +47,10 @@ def test_clean_claim_goes_ready_with_an_event(session: Session, world: ScrubWorl
     assert _edits(session, claim) == []
     [ev] = _events(session, claim)
     assert (ev.from_status, ev.to_status, ev.source) == (
-        ClaimStatus.DRAFT, ClaimStatus.READY, "run-1",
-    )  # fmt: skip
+        ClaimStatus.DRAFT,
+        ClaimStatus.READY,
+        "run-1",
+    )
     assert ev.reason == "scrub: clean"
 
 
@@ -60,8 +62,11 @@ def test_error_claim_is_held_with_edits(session: Session, world: ScrubWorld) -> 
     assert claim.status is ClaimStatus.HELD
     [edit] = _edits(session, claim)
     assert (edit.rule_id, edit.severity, edit.loop, edit.field) == (
-        "DX-NOT-BILLABLE", EditSeverity.ERROR, "2300", "HI01-2",
-    )  # fmt: skip
+        "DX-NOT-BILLABLE",
+        EditSeverity.ERROR,
+        "2300",
+        "HI01-2",
+    )
     assert edit.practice_id == world.practice.id
     [ev] = _events(session, claim)
     assert ev.to_status is ClaimStatus.HELD and "DX-NOT-BILLABLE" in ev.reason
@@ -98,11 +103,15 @@ def test_only_draft_claims_of_the_practice_and_ids(session: Session, world: Scru
     submitted = world.claim("PCN3", status=ClaimStatus.SUBMITTED)
     other_world = ScrubWorld(session, slug="other")
     other = other_world.claim("PCN1")
-    outcome = scrub_claims(session, practice_id=world.practice.id, claim_ids=[a.id, submitted.id],
-                           today=TODAY)  # fmt: skip
+    outcome = scrub_claims(
+        session, practice_id=world.practice.id, claim_ids=[a.id, submitted.id], today=TODAY
+    )
     assert outcome.scrubbed == 1 and outcome.ready == [a.id]
-    for row, status in ((b, ClaimStatus.DRAFT), (submitted, ClaimStatus.SUBMITTED),
-                        (other, ClaimStatus.DRAFT)):  # fmt: skip
+    for row, status in (
+        (b, ClaimStatus.DRAFT),
+        (submitted, ClaimStatus.SUBMITTED),
+        (other, ClaimStatus.DRAFT),
+    ):
         session.refresh(row)
         assert row.status is status
 
@@ -125,14 +134,17 @@ def test_duplicates_against_billed_claims_and_within_the_batch(
 def test_secondary_waits_for_primary_adjudication(session: Session, world: ScrubWorld) -> None:
     patient, primary_coverage = world.patient()
     secondary_coverage = Coverage(
-        practice_id=world.practice.id, patient_id=patient.id, payer_id=world.secondary_payer.id,
-        priority=2, member_id="MG123456", relationship="18",
+        practice_id=world.practice.id,
+        patient_id=patient.id,
+        payer_id=world.secondary_payer.id,
+        priority=2,
+        member_id="MG123456",
+        relationship="18",
         eligibility_status=EligibilityStatus.ACTIVE,
-    )  # fmt: skip
+    )
     session.add(secondary_coverage)
     session.flush()
-    primary = world.claim("PCN1", patient=(patient, primary_coverage),
-                          status=ClaimStatus.SUBMITTED)  # fmt: skip
+    primary = world.claim("PCN1", patient=(patient, primary_coverage), status=ClaimStatus.SUBMITTED)
     encounter_kwargs: dict[str, Any] = {
         "patient": (patient, secondary_coverage),
         "responsibility": "S",

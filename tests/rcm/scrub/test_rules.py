@@ -99,6 +99,7 @@ BAD_NPI = REFERRING_NPI[:9] + str((int(REFERRING_NPI[9]) + 1) % 10)
 
 CASES = [
     # required data, identifiers, addresses
+    Case("SUBMITTER-ID", billing(submitter_id=""), CLEAN, E, "1000A", "NM109"),
     Case("BILLING-NAME", billing(name=" "), CLEAN, E, "2010AA", "NM103"),
     Case("BILLING-NPI", billing(npi="1234567890"), CLEAN, E, "2010AA", "NM109"),
     Case("BILLING-TIN", billing(tin="071234567"), billing(tin="12-3456789"), E, "2010AA", "REF02"),
@@ -224,7 +225,8 @@ CASES = [
     Case("DOS-FUTURE",
          lines(line(service_date=TODAY + timedelta(days=1)), service_date_to=TODAY + timedelta(1)),
          lines(line(service_date=TODAY), service_date_to=TODAY), E, "2300", "DTP03"),
-    Case("DOS-BEFORE-BIRTH", changed(lambda c: setattr(c.patient, "birth_date", DOS + timedelta(1))),
+    Case("DOS-BEFORE-BIRTH",
+         changed(lambda c: setattr(c.patient, "birth_date", DOS + timedelta(1))),
          changed(lambda c: setattr(c.patient, "birth_date", DOS)), E, "2400", "DTP03"),
     Case("DOS-RANGE", lines(line(service_date=DOS - timedelta(days=3))), CLEAN, E, "2400",
          "DTP03"),
@@ -353,9 +355,11 @@ def test_enrollment_pending_terminated_and_group() -> None:
 
     ctx.enrollments = EnrollmentIndex()
     ctx.enrollments.add(
-        PRACTICE_ID, PAYER_ID, RENDERING_ID,
+        PRACTICE_ID,
+        PAYER_ID,
+        RENDERING_ID,
         EnrollmentSpan("approved", date(2020, 1, 1), DOS - timedelta(days=1)),
-    )  # fmt: skip
+    )
     findings = scrub_claim(clean_claim(), ctx)
     assert _ids(findings) == [("PROVIDER-ENROLLMENT", E)]
     assert "does not include the date of service" in findings[0].message
@@ -377,10 +381,25 @@ def test_duplicate_claim_found_in_index_but_not_for_itself_or_its_original() -> 
     other_patient = clean_claim()
     assert scrub_claim(other_patient, ctx) == []
     replacement = clean_claim(
-        patient=first.patient, frequency_code="7", original_claim_id=first.id,
+        patient=first.patient,
+        frequency_code="7",
+        original_claim_id=first.id,
         original_payer_claim_number="P1",
-    )  # fmt: skip
+    )
     assert scrub_claim(replacement, ctx) == []
+
+
+def test_invalid_relationship_code() -> None:
+    claim = coverage(
+        relationship="99",
+        subscriber_last_name="P",
+        subscriber_first_name="Q",
+        subscriber_birth_date=date(1980, 1, 1),
+        subscriber_sex="M",
+    )()
+    assert [(f.rule_id, f.loop, f.field) for f in _scrub(claim, False)] == [
+        ("SUBSCRIBER-DATA", "2000C", "PAT01")
+    ]
 
 
 def test_secondary_without_prior_coverage() -> None:
@@ -408,9 +427,13 @@ def test_institutional_claim_uses_hospital_tables() -> None:
     for ln in ls:
         ln.revenue_code = "0360"
     claim = clean_claim(
-        claim_type="institutional", type_of_bill="131", patient_status="01", attending=attending,
-        lines=ls, place_of_service=None,
-    )  # fmt: skip
+        claim_type="institutional",
+        type_of_bill="131",
+        patient_status="01",
+        attending=attending,
+        lines=ls,
+        place_of_service=None,
+    )
     ids = [f.rule_id for f in _scrub(claim, True)]
     # Hospital table has this pair with indicator 1 (modifier may bypass), not 0.
     assert "NCCI-PTP-MODIFIER" in ids and "NCCI-PTP-BUNDLED" not in ids
@@ -419,8 +442,11 @@ def test_institutional_claim_uses_hospital_tables() -> None:
 def test_mue_uses_version_in_force_on_date_of_service() -> None:
     # 5 units of 97140: over the 2026 MUE (4), within the October 2025 one (6).
     dos = date(2025, 12, 1)
-    old = clean_claim(lines=[line(1, "97140", units="5", service_date=dos)],
-                      service_date_from=dos, service_date_to=dos)  # fmt: skip
+    old = clean_claim(
+        lines=[line(1, "97140", units="5", service_date=dos)],
+        service_date_from=dos,
+        service_date_to=dos,
+    )
     assert [f for f in _scrub(old, True) if f.rule_id.startswith("MUE")] == []
     new = clean_claim(lines=[line(1, "97140", units="5")])
     hits = [f for f in _scrub(new, True) if f.rule_id == "MUE-DATE-OF-SERVICE"]
@@ -442,17 +468,24 @@ def test_ptp_effective_and_deletion_dates() -> None:
     d2024 = date(2024, 6, 3)
     old = clean_claim(
         lines=[line(1, "11042", service_date=d2024), line(2, "97597", service_date=d2024)],
-        service_date_from=d2024, service_date_to=d2024,
-    )  # fmt: skip
+        service_date_from=d2024,
+        service_date_to=d2024,
+    )
     ctx = context(cms=True, today=date(2024, 7, 1))
     assert "NCCI-PTP-MODIFIER" in [f.rule_id for f in scrub_claim(old, ctx)]
     now = clean_claim(lines=[line(1, "11042"), line(2, "97597")])
     assert "NCCI-PTP-MODIFIER" not in [f.rule_id for f in _scrub(now, True)]
     # 20552/20553 takes effect 2026-04-01; indicator 9 pairs never apply.
-    assert not [f for f in _scrub(lines(line(1, "20552"), line(2, "20553"))(), True)
-                if f.rule_id.startswith("NCCI")]  # fmt: skip
-    assert not [f for f in _scrub(lines(line(1, "12001"), line(2, "11900"))(), True)
-                if f.rule_id.startswith("NCCI")]  # fmt: skip
+    assert not [
+        f
+        for f in _scrub(lines(line(1, "20552"), line(2, "20553"))(), True)
+        if f.rule_id.startswith("NCCI")
+    ]
+    assert not [
+        f
+        for f in _scrub(lines(line(1, "12001"), line(2, "11900"))(), True)
+        if f.rule_id.startswith("NCCI")
+    ]
 
 
 def test_ptp_modifier_25_on_em_bypasses_indicator_1() -> None:
@@ -471,10 +504,16 @@ def test_hcpcs_code_not_yet_effective_and_unknown() -> None:
     early = _scrub(lines(line(code="G0560", charge="50.00"))(), True)
     assert not [f for f in early if f.rule_id == "PROC-HCPCS"]
     d2024 = date(2024, 6, 3)
-    claim = clean_claim(lines=[line(code="G0560", charge="50.00", service_date=d2024)],
-                        service_date_from=d2024, service_date_to=d2024)  # fmt: skip
-    hits = [f for f in scrub_claim(claim, context(cms=True, today=date(2024, 7, 1)))
-            if f.rule_id == "PROC-HCPCS"]  # fmt: skip
+    claim = clean_claim(
+        lines=[line(code="G0560", charge="50.00", service_date=d2024)],
+        service_date_from=d2024,
+        service_date_to=d2024,
+    )
+    hits = [
+        f
+        for f in scrub_claim(claim, context(cms=True, today=date(2024, 7, 1)))
+        if f.rule_id == "PROC-HCPCS"
+    ]
     assert hits and "takes effect on 2025-01-01" in hits[0].message
     unknown = [f for f in _scrub(lines(line(code="A9999"))(), True) if f.rule_id == "PROC-HCPCS"]
     assert unknown and "not in the CMS HCPCS" in unknown[0].message
@@ -482,7 +521,11 @@ def test_hcpcs_code_not_yet_effective_and_unknown() -> None:
 
 def test_place_of_service_not_yet_in_effect() -> None:
     d2021 = date(2021, 6, 1)
-    claim = clean_claim(place_of_service="10", lines=[line(service_date=d2021)],
-                        service_date_from=d2021, service_date_to=d2021)  # fmt: skip
+    claim = clean_claim(
+        place_of_service="10",
+        lines=[line(service_date=d2021)],
+        service_date_from=d2021,
+        service_date_to=d2021,
+    )
     findings = scrub_claim(claim, context(today=date(2021, 7, 1)))
     assert ("POS-VALID", E) in _ids(findings)

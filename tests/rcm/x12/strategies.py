@@ -13,6 +13,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from rcm.identifiers import make_npi
+from rcm.x12 import x270, x271
 from rcm.x12 import x837 as m
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -415,3 +416,175 @@ def in_file_order(claims: tuple[m.Claim837, ...]) -> list[m.Claim837]:
         for index, c in enumerate(claims)
     ]
     return [item[-1] for item in sorted(keyed, key=lambda k: k[:4])]
+
+
+# --------------------------------------------------------------------------------------------
+# 270 / 271
+# --------------------------------------------------------------------------------------------
+
+eligibility_sources = st.builds(
+    x270.Party, entity_id=st.just("PR"), name=words(3), id_qualifier=st.just("PI"),
+    identifier=identifier(5, 10),
+)  # fmt: skip
+eligibility_receivers = st.builds(
+    x270.Party, entity_id=st.just("1P"), name=words(3), id_qualifier=st.just("XX"),
+    identifier=npis,
+)  # fmt: skip
+trace_numbers = identifier(4, 30)
+originators = digits(9).map(lambda d: "1" + d)
+
+
+def members_270(with_id: bool) -> st.SearchStrategy[x270.Member]:
+    return st.builds(
+        x270.Member,
+        last_name=words(2),
+        first_name=st.none() | text(1, 15),
+        middle_name=st.none() | text(1, 1),
+        suffix=st.none(),
+        member_id=identifier(6, 15) if with_id else st.none(),
+        birth_date=st.none() | birth_dates,
+        sex=st.none() | sexes,
+        address=st.none() | addresses,
+    )
+
+
+@st.composite
+def inquiries(draw: st.DrawFn) -> x270.EligibilityInquiry:
+    start = draw(st.none() | dates)
+    end = draw(st.none() | st.integers(1, 30)) if start else None
+    return x270.EligibilityInquiry(
+        trace_number=draw(trace_numbers),
+        trace_originator=draw(originators),
+        subscriber=draw(members_270(True)),
+        dependent=draw(st.none() | members_270(False)),
+        service_types=tuple(
+            draw(st.lists(st.sampled_from(["30", "1", "33", "35", "47", "48", "86", "88", "98",
+                                           "AL", "MH", "UC"]), min_size=1, max_size=3,
+                          unique=True))
+        ),
+        service_date=start,
+        service_date_end=date.fromordinal(start.toordinal() + end) if start and end else None,
+    )  # fmt: skip
+
+
+eligibility_requests = st.builds(
+    x270.EligibilityRequest,
+    source=eligibility_sources,
+    receiver=eligibility_receivers,
+    inquiries=st.lists(inquiries(), min_size=1, max_size=3).map(tuple),
+    reference_id=identifier(1, 30),
+    created=created,
+)
+
+rejections = st.builds(
+    x271.Rejection,
+    reason_code=st.sampled_from(["42", "43", "58", "72", "73", "75", "15", "57"]),
+    follow_up=st.sampled_from(["C", "N", "R", "W", "X", "Y"]),
+    valid=st.sampled_from(["N", "Y"]),
+)
+date_ranges = st.builds(
+    x271.DateRange,
+    qualifier=st.sampled_from(["346", "347", "291", "307", "356", "357"]),
+    start=dates,
+    end=st.none(),
+) | dates.map(lambda d: x271.DateRange(qualifier="291", start=d,
+                                         end=date.fromordinal(d.toordinal() + 364)))  # fmt: skip
+references_271 = st.builds(
+    x271.Reference,
+    qualifier=st.sampled_from(["18", "1L", "6P", "IG"]),
+    value=identifier(2, 20),
+    description=st.none() | words(2),
+)
+related_entities = st.builds(
+    x271.RelatedEntity,
+    party=st.builds(x270.Party, entity_id=st.sampled_from(["PR", "P3", "1P"]), name=words(3),
+                    id_qualifier=st.just("PI"), identifier=identifier(3, 10)),
+    address=st.none() | addresses,
+)  # fmt: skip
+amounts = st.decimals(min_value=Decimal("0"), max_value=Decimal("20000"), places=2)
+
+
+@st.composite
+def benefits(draw: st.DrawFn) -> x271.Benefit:
+    info = draw(st.sampled_from(["1", "6", "A", "B", "C", "G", "R", "L", "F"]))
+    return x271.Benefit(
+        information=info,
+        coverage_level=draw(st.none() | st.sampled_from(["IND", "FAM", "EMP", "ESP"])),
+        service_types=tuple(draw(st.lists(st.sampled_from(["30", "1", "33", "98", "AL", "MH"]),
+                                          max_size=3, unique=True))),
+        insurance_type=draw(st.none() | st.sampled_from(["HM", "PR", "MB", "C1"])),
+        plan_description=draw(st.none() | words(3)),
+        time_period=draw(st.none() | st.sampled_from(["23", "29", "22", "27"])),
+        amount=draw(amounts) if info in "BCG" else None,
+        percent=draw(st.sampled_from([Decimal("0.1"), Decimal("0.2"), Decimal("0.5")]))
+        if info == "A" else None,
+        quantity_qualifier=None,
+        quantity=None,
+        authorization_required=draw(st.none() | st.sampled_from(["Y", "N", "U"])),
+        in_network=draw(st.none() | st.sampled_from(["Y", "N", "W"])),
+        references=tuple(draw(st.lists(references_271, max_size=1))),
+        dates=tuple(draw(st.lists(date_ranges, max_size=2))),
+        rejections=tuple(draw(st.lists(rejections, max_size=1))),
+        messages=tuple(draw(st.lists(words(4), max_size=1))),
+        entities=tuple(draw(st.lists(related_entities, max_size=2))),
+    )  # fmt: skip
+
+
+@st.composite
+def eligibility_members(draw: st.DrawFn, entity: str) -> x271.EligibilityMember:
+    corrected = draw(st.booleans())
+    return x271.EligibilityMember(
+        last_name=draw(words(2)),
+        first_name=draw(st.none() | text(1, 15)),
+        member_id=draw(identifier(6, 15)) if entity == "IL" else None,
+        address=draw(st.none() | addresses),
+        birth_date=draw(st.none() | birth_dates),
+        sex=draw(st.none() | sexes),
+        insured=("Y" if entity == "IL" else "N") if corrected else None,
+        relationship=("18" if entity == "IL" else "19") if corrected else None,
+        maintenance_type="001" if corrected else None,
+        maintenance_reason="25" if corrected else None,
+        traces=tuple(
+            draw(st.lists(st.builds(x271.Trace, type_code=st.sampled_from(["1", "2"]),
+                                    number=trace_numbers, originator=originators),
+                          max_size=2))
+        ),
+        references=tuple(draw(st.lists(references_271, max_size=2))),
+        dates=tuple(draw(st.lists(date_ranges, max_size=2))),
+        rejections=tuple(draw(st.lists(rejections, max_size=1))),
+        benefits=tuple(draw(st.lists(benefits(), max_size=4))),
+    )  # fmt: skip
+
+
+@st.composite
+def eligibility_271s(draw: st.DrawFn) -> x271.Eligibility271:
+    source = draw(eligibility_sources)
+    receiver = draw(eligibility_receivers)
+    count = draw(st.integers(1, 3))
+    responses = []
+    used: set[str | None] = set()
+    for _ in range(count):
+        subscriber = draw(eligibility_members("IL"))
+        if subscriber.member_id in used:
+            continue
+        used.add(subscriber.member_id)
+        responses.append(
+            x271.EligibilityResponse(
+                source=source,
+                receiver=receiver,
+                subscriber=subscriber,
+                dependent=draw(st.none() | eligibility_members("03")),
+            )
+        )
+    if draw(st.booleans()):
+        # A payer that cannot answer for this provider at all: AAA at 2100B, no subscriber.
+        responses.append(
+            x271.EligibilityResponse(
+                source=source,
+                receiver=draw(eligibility_receivers),
+                receiver_rejections=(x271.Rejection(reason_code="43", follow_up="N"),),
+            )
+        )
+    return x271.Eligibility271(
+        reference_id=draw(identifier(1, 30)), created=draw(created), responses=tuple(responses)
+    )

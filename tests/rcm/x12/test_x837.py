@@ -18,7 +18,7 @@ from rcm.x12.core import InterchangeEnvelope, read_transactions
 from rcm.x12.structural import check_structure
 from tests.rcm.x12 import strategies as s
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 PYX12 = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -141,7 +141,10 @@ def institutional(pcn: str = "INST1", **changes: object) -> m.Claim837:
         value_codes=(m.ValueCode(code="80", amount=Decimal("3")),),
         condition_codes=("07",),
         attending_provider=m.Provider(
-            role="71", name="ATTEND", first_name="ANN", npi=make_npi("111111111"),
+            role="71",
+            name="ATTEND",
+            first_name="ANN",
+            npi=make_npi("111111111"),
             taxonomy="207Q00000X",
         ),
         lines=(
@@ -170,6 +173,8 @@ def _assert_round_trip(sub: m.Submission837) -> None:
     assert back[0].header == sub.header
     assert list(back[0].claims) == s.in_file_order(sub.claims)
     assert back[0].control_number == "0001"
+    for tx in read_transactions(data):
+        assert check_structure(tx) == []
 
 
 @FAST
@@ -194,13 +199,6 @@ def test_generated_837p_passes_pyx12(sub: m.Submission837) -> None:
 @given(s.submissions("I", max_claims=3))
 def test_generated_837i_passes_pyx12(sub: m.Submission837) -> None:
     assert_valid(build(sub))
-
-
-@FAST
-@given(s.submissions("P"))
-def test_generated_837_passes_structural_checks(sub: m.Submission837) -> None:
-    for tx in read_transactions(build(sub)):
-        assert check_structure(tx) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +294,9 @@ def test_secondary_claim_with_2320_2330_and_2430() -> None:
     data = m.build_837_interchange(envelope(), HEADER, [claim])
     text = data.decode()
     assert "SBR*P*18*******CI~CAS*CO*45*25~CAS*PR*2*20**1*10~AMT*D*70~AMT*EAF*30~OI***Y**" in text
-    assert "SVD*77777*70*HC:99213:25:59**1~CAS*CO*45*25~CAS*PR*2*20**1*10~DTP*573*D8*20260220" in text
+    assert (
+        "SVD*77777*70*HC:99213:25:59**1~CAS*CO*45*25~CAS*PR*2*20**1*10~DTP*573*D8*20260220" in text
+    )
     assert m.parse_837(data) == [claim]
     assert_valid(data)
 
@@ -424,10 +424,20 @@ def test_4010_is_refused_as_unsupported() -> None:
 # --------------------------------------------------------------------------------------------
 
 # Files the manifest calls valid that still cannot be read as their ISA declares them.
+_LFH = "LinuxForHealth__x12/src__tests__resources__837_005010X222A2__"
 CORPUS_BROKEN = {
-    # ISA16 declares ':' but the composites use '>': SV107 reads as the single value "1>2".
-    "LinuxForHealth__x12/src__tests__resources__837_005010X222A2__demo.example11.837":
-        "component separator differs from ISA16",
+    # ISA16 declares ':' but the composites use '>': SV101 reads as the single component
+    # "HC>99213", so the line has no procedure code (and SV107 "1>2" is not a pointer).
+    **{
+        f"{_LFH}{name}.837": "component separator differs from ISA16"
+        for name in (
+            "demo.example11",
+            "demo.example12",
+            "demo.example6",
+            "demo.example9",
+            "demo.cob.2ndary.example4",
+        )
+    },
     # SV1 carries an extra element ("LINE NOTE") where SV102, the charge, belongs.
     "nididpi__x12-parser/src__main__resources__837X222sample": "SV102 holds text, not a charge",
 }
@@ -464,9 +474,11 @@ def test_corpus_837(row: dict[str, str], x12_corpus: Path) -> None:
     status = row["valid_or_invalid"]
     supported = any(v.startswith(("005010X222", "005010X223")) for v in version.split())
     if not supported:
-        with pytest.raises(X12Error, match="not supported") if version.startswith(
-            ("00401", "005010X224", "005010 ")
-        ) or version == "005010" else pytest.raises(X12Error):
+        with (
+            pytest.raises(X12Error, match="not supported")
+            if version.startswith(("00401", "005010X224", "005010 ")) or version == "005010"
+            else pytest.raises(X12Error)
+        ):
             m.parse_837(data, file_name=path.name)
         return
     if row["saved_path"] in CORPUS_BROKEN:
