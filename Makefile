@@ -23,6 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --inputs $${FUZZ_INPUTS:-100000}
+
 lint: $(STAMP)
 	$(BIN)/ruff check rcm connectors tasks flows sandbox cli tests benchmarks
 	$(BIN)/ruff format --check rcm connectors tasks flows sandbox cli tests benchmarks

@@ -1,18 +1,28 @@
-"""`rcm demo`: the daily cycle on embedded defaults, from an empty database.
+"""`rcm demo`: several simulated days of the daily cycle, run through the Prefect flows, from an
+empty database.
 
 SQLite under the demo folder, a local archive folder, and the sandbox clearinghouse over SFTP on
 loopback. Everything it creates is synthetic and lives under `--workdir` (./var/demo), which is
 wiped at the start of every run so the demo always tells the same story.
+
+Each simulated day, every practice's EHR drops the day's charges into its inbox folder and its
+upcoming appointments, the `daily-cycle` flow runs for the practice (eligibility, submission,
+clearinghouse answers, ERA posting, denials, statements, KPIs), and then the sandbox payers
+adjudicate what they accepted, so the next day's cycle posts their 835s. The flows run in this
+process against a temporary local Prefect API whose database is kept in the demo folder
+(`<workdir>/prefect`), so the runs, their logs and artifacts can be browsed afterwards.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,16 +37,22 @@ class DemoSummary:
     practices: list[str] = field(default_factory=list)
     rows: list[tuple[str, int, int, int, str]] = field(default_factory=list)
     sandbox_checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    claims: list[tuple[str, str, int, str]] = field(default_factory=list)
+    kpis: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    payers: int = 0
+    claim_count: int = 0
 
 
 def command(
     workdir: Path = typer.Option(Path("var/demo"), help="Folder the demo owns (wiped first)."),
     patients: int = typer.Option(80, help="Synthetic patients per practice."),
-    days: int = typer.Option(3, help="Simulated days of charges per practice."),
+    days: int = typer.Option(5, help="Simulated days of the daily cycle."),
     encounters_per_day: int = typer.Option(40, help="Visits per practice per day."),
     seed: int = typer.Option(DEMO_SEED, help="Same seed, same demo."),
 ) -> None:
-    """Run the daily cycle on synthetic practices against the sandbox clearinghouse."""
+    """Run the daily cycle through the Prefect flows for several simulated days on synthetic
+    practices against the sandbox clearinghouse."""
     started = time.monotonic()
     workdir = workdir.resolve()
     if workdir.exists():
@@ -46,9 +62,14 @@ def command(
     os.environ["RCM_DATABASE_URL"] = database_url
     os.environ["RCM_ARCHIVE_URL"] = f"file://{workdir / 'archive'}"
     os.environ["RCM_VAR_DIR"] = str(workdir)
+    # The temporary Prefect API keeps its database here (when prefect is first imported by
+    # this process; otherwise the process's own Prefect home is used).
+    os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
+    from connectors.db import dispose_engines
     from rcm.settings import reset_settings_cache
 
     reset_settings_cache()
+    dispose_engines()
     summary = run_demo(
         workdir=workdir,
         database_url=database_url,
@@ -67,12 +88,38 @@ def command(
         ["step", "ok", "detail"],
         [(step, "yes" if ok else "NO", detail) for step, ok, detail in summary.sandbox_checks],
     )
+    print_table("Claims by status", ["practice", "status", "claims", "billed"], summary.claims)
+    for slug, rows in summary.kpis.items():
+        print_table(
+            f"KPIs: {slug}",
+            ["kpi", "value", "benchmark", "status"],
+            ([r["kpi"], r["value"], r["benchmark"], r["status"]] for r in rows),
+        )
+    for failure in summary.failures:
+        console.print(f"[red]failed:[/red] {failure}", highlight=False)
+    console.print(f"Claims: {summary.claim_count} across {summary.payers} payers")
     console.print(f"Database: {database_url}")
-    console.print(f"Archive:  {workdir / 'archive'}")
+    console.print(f"Archive:  {workdir / 'archive'}  (every file sent and received, KPI reports)")
     console.print(f"Sandbox:  {workdir / 'sandbox'}")
+    console.print(f"Log:      {workdir / 'demo.log'}")
+    console.print(
+        f"Prefect UI: PREFECT_HOME={workdir / 'prefect'} prefect server start, "
+        "then open http://127.0.0.1:4200 (flow runs, logs, artifacts)"
+    )
     console.print(f"Done in {time.monotonic() - started:.1f}s")
-    if not all(ok for _, ok, _ in summary.sandbox_checks):
+    if not all(ok for _, ok, _ in summary.sandbox_checks) or summary.failures:
         raise typer.Exit(1)
+
+
+def _quiet_prefect_console() -> None:
+    """Prefect's console handlers print every task run; the demo shows progress bars instead
+    (everything still reaches the Prefect API and the demo log)."""
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler
+            ):
+                handler.setLevel(logging.WARNING)
 
 
 def run_demo(
@@ -86,22 +133,27 @@ def run_demo(
 ) -> DemoSummary:
     from sqlmodel import func, select
 
-    from connectors.clearinghouse import list_profiles, load_profile
+    from connectors.clearinghouse import list_profiles
     from connectors.db import make_engine, session_scope, upgrade
     from connectors.secrets import secret_resolves
     from connectors.sftp import check_connection
-    from rcm.imports import import_appointments, import_charges, import_patients
-    from rcm.models import Encounter, Practice, ServiceLine
+    from rcm.imports import import_patients
+    from rcm.logging import add_sink, configure_logging
+    from rcm.models import Claim, Encounter, Practice, ServiceLine
     from rcm.onboarding.apply import apply_onboarding
     from rcm.onboarding.schema import load_onboarding_file
     from rcm.payers import load_payers, sync_payers
     from rcm.settings import get_settings
     from sandbox.clearinghouse import SandboxClearinghouse
     from sandbox.synthetic import generate_practice, roster_csv
+    from tasks.imports import inbox_folder
 
+    configure_logging(level="WARNING", force=True)
+    add_sink(str(workdir / "demo.log"), level="INFO", serialize=False)
     settings = get_settings()
     summary = DemoSummary()
     today = date.today()
+    first_day = today - timedelta(days=days)
     practice_files = sorted((settings.config_dir / "practices").glob("*.yaml"))
     with Progress(
         TextColumn("{task.description}"),
@@ -133,26 +185,16 @@ def run_demo(
                     known_clearinghouses=clearinghouses,
                     secret_resolves=secret_resolves,
                 )
-            worlds.append(generate_practice(doc, payers, seed=seed, patients=patients, today=today))
+            worlds.append(
+                generate_practice(doc, payers, seed=seed, patients=patients, today=first_day)
+            )
             summary.practices.append(doc.practice.slug)
             progress.advance(task)
 
-        task = progress.add_task("Importing patients, visits and charges", total=len(worlds))
+        task = progress.add_task("Importing patients", total=len(worlds))
         for world in worlds:
             with session_scope(engine) as session:
                 import_patients(session, world.slug, world.patients_csv())
-            with session_scope(engine) as session:
-                import_appointments(
-                    session, world.slug, world.appointments_csv(today + timedelta(days=1), 3, 12)
-                )
-            for back in range(days, 0, -1):
-                with session_scope(engine) as session:
-                    import_charges(
-                        session,
-                        world.slug,
-                        world.charges_csv(today - timedelta(days=back), encounters_per_day),
-                        source_name=f"charges-{today - timedelta(days=back)}.csv",
-                    )
             progress.advance(task)
 
         task = progress.add_task("Starting the sandbox clearinghouse", total=1)
@@ -162,11 +204,48 @@ def run_demo(
             roster_csv(m for world in worlds for m in world.roster_members())
         )
         with SandboxClearinghouse(sandbox_root, settings.config_dir, seed) as clearinghouse:
-            profile = load_profile("sandbox").model_copy(update=clearinghouse.profile_overrides)
+            from tasks.clearinghouse import clearinghouse_profile, set_profile_overrides
+
+            set_profile_overrides("sandbox", clearinghouse.profile_overrides)
             progress.advance(task)
             summary.sandbox_checks = [
-                (step.step, step.ok, step.detail) for step in check_connection(profile)
+                (step.step, step.ok, step.detail)
+                for step in check_connection(clearinghouse_profile("sandbox"))
             ]
+            from flows.daily import daily_cycle
+            from flows.kpis import report_kpis
+            from flows.responses import collect_responses
+
+            _quiet_prefect_console()
+            task = progress.add_task("Daily cycles (Prefect flows)", total=days * len(worlds))
+            for offset in range(days):
+                day = first_day + timedelta(days=offset)
+                for world in worlds:
+                    _drop(
+                        inbox_folder(world.slug, "appointments"),
+                        f"appointments-{day}.csv",
+                        world.appointments_csv(day + timedelta(days=1), 2, 8),
+                    )
+                    _drop(
+                        inbox_folder(world.slug, "charges"),
+                        f"charges-{day}.csv",
+                        world.charges_csv(day, encounters_per_day),
+                    )
+                    progress.update(task, description=f"Daily cycle {day} {world.slug}")
+                    _run(summary, daily_cycle, world.slug, day)
+                    progress.advance(task)
+                clearinghouse.wait_for_uploads()
+                clearinghouse.run_cycle()
+
+            task = progress.add_task("Last answers and KPIs", total=len(worlds))
+            last = first_day + timedelta(days=days)
+            for world in worlds:
+                _run(summary, collect_responses, world.slug, last)
+                report = _run(summary, report_kpis, world.slug, last)
+                if report is not None:
+                    summary.kpis[world.slug] = report.table_rows()
+                progress.advance(task)
+            set_profile_overrides("sandbox", None)
 
     with session_scope(engine) as session:
         for practice in session.exec(select(Practice).order_by(Practice.slug)).all():
@@ -182,5 +261,32 @@ def run_demo(
                 )
             ).one()
             summary.rows.append((practice.slug, patients_count, encounters, lines, f"{charges}"))
+            for status, count, billed in session.exec(
+                select(Claim.status, func.count(), func.sum(Claim.total_charge))
+                .where(Claim.practice_id == practice.id)
+                .group_by(Claim.status)
+                .order_by(Claim.status)
+            ).all():
+                summary.claims.append(
+                    (practice.slug, str(getattr(status, "value", status)), count, f"{billed}")
+                )
+        summary.claim_count = session.exec(select(func.count()).select_from(Claim)).one()
+        summary.payers = session.exec(select(func.count(func.distinct(Claim.payer_id)))).one()
     engine.dispose()
     return summary
+
+
+def _drop(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def _run(summary: DemoSummary, flow: Any, *args: Any) -> Any:
+    state = flow(*args, return_state=True)
+    if state.is_completed():
+        return state.result()
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:
+        summary.failures.append(f"{flow.name} {' '.join(map(str, args))}: {exc}")
+    return None

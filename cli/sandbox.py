@@ -44,7 +44,7 @@ def sandbox_home() -> Path:
 
 
 def _clearinghouse(
-    root: Path, accounts: list[SandboxAccount], host_key: Path, host: str, port: int
+    root: Path, accounts: list[SandboxAccount], host_key: Path, host: str, port: int, seed: int
 ) -> SandboxClearinghouse | None:
     """The SFTP server with the adjudicator on its upload hook, or None (with a note) when the
     adjudicator cannot be set up (e.g. no payer rules in the config folder)."""
@@ -55,6 +55,7 @@ def _clearinghouse(
         return SandboxClearinghouse(
             root,
             get_settings().config_dir,
+            seed,
             accounts=accounts,
             host=host,
             port=port,
@@ -84,6 +85,7 @@ def start(
     cycle_seconds: float = typer.Option(
         0, "--cycle-seconds", help="Run a payment cycle (835s) this often; 0 = never.", min=0
     ),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same adjudication."),
 ) -> None:
     """Serve SFTP until Ctrl-C, printing where and how to connect."""
     from connectors.clearinghouse import load_profile
@@ -100,7 +102,7 @@ def start(
     accounts = [demo_account(profile.username)]
     host_key = home / "ssh_host_ed25519_key"
     clearinghouse = (
-        _clearinghouse(sftp_root, accounts, host_key, profile.host, listen_port)
+        _clearinghouse(sftp_root, accounts, host_key, profile.host, listen_port, seed)
         if adjudicate
         else None
     )
@@ -156,3 +158,22 @@ def start(
             signal.signal(signal.SIGTERM, previous)
         server.stop()
         console.print("sandbox stopped")
+
+
+@app.command("cycle")
+def cycle(
+    root: Path | None = typer.Option(
+        None, "--root", help="The running sandbox's account folders (default var/sandbox/sftp)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="The seed the sandbox was started with."),
+) -> None:
+    """Adjudicate what was accepted since the last cycle and write the 835s (safe to run beside
+    a running `rcm sandbox start`: the sandbox's state is file-locked)."""
+    from rcm.settings import get_settings
+    from sandbox.adjudicator import Adjudicator
+
+    sftp_root = root or sandbox_home() / "sftp"
+    written = Adjudicator(sftp_root, get_settings().config_dir, seed).run_cycle()
+    for path in written:
+        console.print(f"  {path.relative_to(sftp_root)}", highlight=False)
+    console.print(f"{len(written)} remittance file(s) written", highlight=False)

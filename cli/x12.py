@@ -67,8 +67,10 @@ def validate(
         verdict = "[green]valid[/green]" if report.valid else "[red]invalid[/red]"
         console.print(f"{file}: {verdict} ({report.validator}: {'; '.join(report.checks)})")
         if report.validator_failure:
-            console.print(f"validator failure (not counted as a file error): "
-                          f"{report.validator_failure}", highlight=False)  # fmt: skip
+            console.print(
+                f"validator failure (not counted as a file error): {report.validator_failure}",
+                highlight=False,
+            )
         for note in report.notes:
             console.print(f"note: {note}", highlight=False)
         if report.errors:
@@ -76,11 +78,18 @@ def validate(
                 f"{report.error_count} error(s)",
                 ["segment", "offset", "id", "element", "level", "code", "message"],
                 (
-                    [e.segment_number, e.offset, e.segment_id, e.element, e.level, e.code,
-                     e.message]
+                    [
+                        e.segment_number,
+                        e.offset,
+                        e.segment_id,
+                        e.element,
+                        e.level,
+                        e.code,
+                        e.message,
+                    ]
                     for e in report.errors
                 ),
-            )  # fmt: skip
+            )
     if not report.valid:
         raise typer.Exit(1)
 

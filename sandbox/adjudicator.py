@@ -5,11 +5,12 @@ clearinghouse answers it.
   the validator's report), then, if anything was accepted, a 277CA with a status per claim.
   Accepted claims wait for the next `run_cycle`.
 - `run_cycle(now)` adjudicates what is waiting (sandbox/payer_rules.py) and writes one 835 per
-  account and payer (one transaction per payee), with the occasional reversal and corrected
+  account, payer and payee, with replacements and voids reversing what they replace, the
+  occasional reversal and corrected
   payment, prompt-pay interest and recoupment, all chosen by `random.Random` seeded from the
   sandbox seed and the claim or remittance it concerns, so answers do not depend on the order
   files arrived in.
-- A 270 gets a 271 from the member roster.
+- A 270 gets a 999 and a 271 from the member roster.
 
 An identical file uploaded again is recognised by its sha256: no second 999 or 277CA, and its
 claims come back on the next 835 denied as duplicates (CO-18).
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -30,16 +31,18 @@ from pathlib import Path
 
 from rcm.errors import X12Error
 from rcm.logging import logger
-from rcm.x12 import x277ca, x835, x837, x999
+from rcm.x12 import x270, x271, x277ca, x835, x837, x999
 from rcm.x12.core import Delimiters, InterchangeEnvelope, read_transactions
 from rcm.x12.validate import ValidationIssue, ValidationReport, validate
 from sandbox.payer_rules import (
     HUNDRED,
     ZERO,
+    Accumulator,
     AdjudicationContext,
     Adjustment,
     ClaimDecision,
     ClaimIn,
+    EligibilityAnswer,
     FrontEndResult,
     LineDecision,
     LineIn,
@@ -48,6 +51,7 @@ from sandbox.payer_rules import (
     SandboxConfig,
     adjudicate,
     corrected,
+    eligibility,
     front_end_check,
     load_config,
     load_roster,
@@ -55,7 +59,6 @@ from sandbox.payer_rules import (
 )
 from sandbox.state import (
     PAID,
-    PENDING,
     REPLACED,
     REVERSED,
     ClaimRecord,
@@ -197,7 +200,8 @@ class Adjudicator:
         self, account: str, claim: ClaimIn, received: date, sha: str, *, duplicate: bool
     ) -> ClaimRecord:
         prefix = f"{account}/{claim.payer_id}/{claim.patient_control_number}/"
-        occurrence = sum(1 for key in self.state.claims if key.startswith(prefix))
+        occurrence = self.state.counters.get(f"claims:{prefix}", 0)
+        self.state.counters[f"claims:{prefix}"] = occurrence + 1
         key = f"{prefix}{occurrence:03d}"
         fingerprint = f"{account}|{claim.fingerprint()}"
         if not duplicate and claim.frequency == "1" and fingerprint in self.state.fingerprints:
@@ -334,14 +338,39 @@ class Adjudicator:
     # -- 270 ----------------------------------------------------------------------------------
 
     def _answer_270(self, account: str, name: str, data: bytes, sha: str, now: datetime) -> Outcome:
+        """A 999 for the file (as batch clearinghouses send) and a 271 for what it asks."""
         self._remember_submitter(account, data)
         outcome = Outcome("270")
-        envelope = self._envelope(account, "HB", "005010X279A1", now)
-        body = answer_270(data, self.roster(), self.state.accumulator, envelope, now, self.config)
-        isa = self.state.counters[f"isa:{account}"]
         stamp = now.strftime("%Y%m%d%H%M%S")
-        outcome.files.append(self._write(account, INBOUND_271, f"271_{isa:09d}_{stamp}.x12", body))
         record = self.state.files.setdefault(sha, FileRecord(account, name, "270", "answered"))
+        rejections: dict[tuple[str, str], list[x999.SegmentError]] = {}
+        requests: list[x270.EligibilityRequest] = []
+        for part in split_transactions(data, name):
+            try:
+                requests += x270.parse_270(part.data)
+            except X12Error:
+                rejections[part.key] = [x999.SegmentError("ST", 1, IK3_DATA_ELEMENT_ERRORS)]
+        envelope = self._envelope(account, "FA", x999.IMPLEMENTATION, now)
+        acks = x999.acknowledgement_for(data, file_name=name, rejections=rejections)
+        self._write_answer(
+            outcome, account, INBOUND_999, "999", stamp, x999.build_999(acks, envelope)
+        )
+        record.answers.append(outcome.files[-1].name)
+        if not requests:
+            return outcome
+        answers = answer_270(
+            requests, self.roster(), self.state.accumulators, self.config, now,
+            trace_prefix=f"{self.state.counters[f'isa:{account}'] + 1:09d}",
+        )  # fmt: skip
+        envelope = self._envelope(account, "HB", x271.IMPLEMENTATION, now)
+        self._write_answer(
+            outcome,
+            account,
+            INBOUND_271,
+            "271",
+            stamp,
+            x271.build_271_interchange(envelope, answers),
+        )
         record.answers.append(outcome.files[-1].name)
         return outcome
 
@@ -418,8 +447,8 @@ class Adjudicator:
                     continue
                 if self.rng("reversal", record.key).random() >= rules.reversal_probability:
                     continue
-                original = record.decision
-                fixed = corrected(original, rules)
+                paid_before = record.decision
+                fixed = corrected(paid_before, rules)
                 fixed = replace(
                     fixed,
                     payer_claim_control_number=self._icn(
@@ -428,9 +457,9 @@ class Adjudicator:
                 )
                 record.status = REVERSED
                 record.decision = fixed
-                group = _group(entries, record)
-                group.append(_Entry(record, original.reversed()))
-                group.append(_Entry(record, fixed))
+                same_835 = _group(entries, record)
+                same_835.append(_Entry(record, paid_before.reversed()))
+                same_835.append(_Entry(record, fixed))
             written: list[Path] = []
             for (account, payer_id, _payee), group in sorted(entries.items()):
                 written.append(self._write_835(account, payer_id, group, cycle, now))
@@ -868,6 +897,174 @@ def reject_all(data: bytes, name: str, envelope: InterchangeEnvelope) -> bytes |
 
 
 # ---------------------------------------------------------------------------------------------
+# 270 in, 271 out
+# ---------------------------------------------------------------------------------------------
+
+_INSURANCE_TYPES = (
+    ("MEDICARE B", "MB"), ("MEDICARE A", "MA"), ("MEDICARE", "MB"), ("MEDICAID", "MC"),
+    ("HMO", "HM"), ("PPO", "PR"), ("EPO", "EP"), ("POS", "PS"), ("INDEMNITY", "C1"),
+)  # fmt: skip
+
+
+def insurance_type(plan: str) -> str:
+    """EB04 for a roster plan name."""
+    upper = plan.upper()
+    return next((code for words, code in _INSURANCE_TYPES if words in upper), "C1")
+
+
+def member_benefits(answer: EligibilityAnswer) -> tuple[x271.Benefit, ...]:
+    """The EB loops for one member: coverage, copay, coinsurance, deductible and out-of-pocket
+    remaining, and the other payer."""
+    member = answer.member
+    assert member is not None
+    plan = member.plan[:50]
+    kind = insurance_type(member.plan)
+    if not answer.active:
+        return (
+            x271.Benefit(
+                information="6", coverage_level="IND", service_types=("30",),
+                insurance_type=kind, plan_description=plan,
+            ),
+        )  # fmt: skip
+    out = [
+        x271.Benefit(
+            information="1", coverage_level="IND", service_types=("30",), insurance_type=kind,
+            plan_description=plan,
+        )
+    ]  # fmt: skip
+    if member.copay > 0:
+        out.append(
+            x271.Benefit(
+                information="B", coverage_level="IND", service_types=("98",),
+                time_period="27", amount=money(member.copay), in_network="Y",
+            )
+        )  # fmt: skip
+    out.append(
+        x271.Benefit(
+            information="A", coverage_level="IND", service_types=("30",),
+            percent=(member.coinsurance_percent / HUNDRED).normalize(), in_network="Y",
+        )
+    )  # fmt: skip
+    out.append(
+        x271.Benefit(
+            information="C", coverage_level="IND", service_types=("30",), time_period="29",
+            amount=money(answer.deductible_remaining), in_network="Y",
+        )
+    )  # fmt: skip
+    if answer.oop_remaining is not None:
+        out.append(
+            x271.Benefit(
+                information="G", coverage_level="IND", service_types=("30",), time_period="29",
+                amount=money(answer.oop_remaining), in_network="Y",
+            )
+        )  # fmt: skip
+    if member.secondary_payer_id:
+        other = x270.Party(
+            entity_id="SEP", name=(member.secondary_payer_name or "OTHER PAYER")[:60],
+            identifier=member.secondary_payer_id, id_qualifier="PI",
+        )  # fmt: skip
+        out.append(
+            x271.Benefit(
+                information="R", service_types=("30",),
+                entities=(x271.RelatedEntity(party=other),),
+            )
+        )  # fmt: skip
+    return tuple(out)
+
+
+def answer_270(
+    requests: Sequence[x270.EligibilityRequest],
+    roster: Roster,
+    accumulators: Mapping[str, Accumulator],
+    config: SandboxConfig,
+    now: datetime,
+    *,
+    trace_prefix: str,
+) -> list[x271.Eligibility271]:
+    """One 271 transaction per 270 request, one response per inquiry, from the roster."""
+    out = []
+    for request in requests:
+        payer_id = request.source.identifier or ""
+        rules = config.payer(payer_id)
+        source = x270.Party(
+            entity_id="PR", name=(rules.name if rules else request.source.name or "PAYER")[:60],
+            identifier=payer_id or None, id_qualifier="PI" if payer_id else None,
+        )  # fmt: skip
+        responses = []
+        for number, inquiry in enumerate(request.inquiries, start=1):
+            on = inquiry.service_date or now.date()
+            sent = inquiry.subscriber
+            member_id = sent.member_id or ""
+            answer = eligibility(
+                member_id, sent.last_name or "", payer_id or None, on, roster,
+                accumulators.get(member_id.strip().upper()),
+            )  # fmt: skip
+            traces = (
+                x271.Trace(type_code="2", number=inquiry.trace_number,
+                           originator=inquiry.trace_originator or None),
+                x271.Trace(type_code="1", number=f"{trace_prefix}{number:04d}",
+                           originator=f"9{CLEARINGHOUSE_TIN}"),
+            )  # fmt: skip
+            member = answer.member
+            if member is None:
+                subscriber = x271.EligibilityMember(
+                    last_name=sent.last_name, first_name=sent.first_name,
+                    member_id=sent.member_id, traces=traces,
+                    rejections=(x271.Rejection(reason_code=answer.reject_reason or "75",
+                                               follow_up="C"),),
+                )  # fmt: skip
+                responses.append(
+                    x271.EligibilityResponse(
+                        source=source, receiver=request.receiver, subscriber=subscriber
+                    )
+                )
+                continue
+            benefits = member_benefits(answer)
+            references = (
+                (x271.Reference(qualifier="6P", value=member.group_number),)
+                if member.group_number
+                else ()
+            )
+            plan_dates = [
+                x271.DateRange(qualifier=qualifier, start=day)
+                for qualifier, day in (("346", member.active_from), ("347", member.active_to))
+                if day is not None
+            ]
+            subscriber = x271.EligibilityMember(
+                last_name=member.last_name, first_name=member.first_name,
+                member_id=member.member_id, birth_date=member.birth_date,
+                sex=member.gender if member.gender in ("M", "F") else None,
+                traces=traces if inquiry.dependent is None else (),
+                references=references,
+                dates=tuple(plan_dates),
+                benefits=benefits if inquiry.dependent is None else (),
+            )  # fmt: skip
+            dependent = None
+            if inquiry.dependent is not None:
+                dependent = x271.EligibilityMember(
+                    last_name=inquiry.dependent.last_name,
+                    first_name=inquiry.dependent.first_name,
+                    birth_date=inquiry.dependent.birth_date,
+                    traces=traces,
+                    benefits=benefits,
+                )
+            responses.append(
+                x271.EligibilityResponse(
+                    source=source, receiver=request.receiver, subscriber=subscriber,
+                    dependent=dependent,
+                )
+            )  # fmt: skip
+        out.append(
+            x271.Eligibility271(
+                reference_id=request.reference_id[:50] or trace_prefix,
+                created=now,
+                responses=tuple(responses),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Decisions to the typed 835
 # ---------------------------------------------------------------------------------------------
 
@@ -1068,19 +1265,19 @@ def answers_in(root: Path | str, account: str) -> dict[str, list[Path]]:
     return out
 
 
-def iter_decisions(records: Iterable[ClaimRecord]) -> list[ClaimDecision]:
-    return [r.decision for r in records if r.decision is not None]
-
-
 __all__ = [
     "INBOUND_271",
     "INBOUND_277",
     "INBOUND_835",
     "INBOUND_999",
-    "PENDING",
     "Adjudicator",
     "Outcome",
+    "answer_270",
     "answers_in",
+    "build_277ca_model",
     "build_remittance",
+    "claim_in",
     "claim_payment",
+    "rejections_from_report",
+    "split_transactions",
 ]

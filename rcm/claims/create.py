@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select
+from sqlalchemy import and_, insert, select
 from sqlmodel import Session, col
 
 from rcm.errors import RcmError
@@ -140,13 +140,11 @@ def primary_coverage(
 
 
 def _unbilled(practice_id: uuid.UUID) -> Any:
-    return and_(
-        col(Encounter.practice_id) == practice_id,
-        ~exists().where(
-            col(Claim.practice_id) == practice_id,
-            col(Claim.encounter_id) == col(Encounter.id),
-        ),
-    )
+    # NOT IN over one uncorrelated subquery: the database builds the set of billed encounters
+    # once. A correlated NOT EXISTS let SQLite probe claims through (practice_id, status) and
+    # scan the practice's claims once per encounter.
+    billed = select(col(Claim.encounter_id)).where(col(Claim.practice_id) == practice_id)
+    return and_(col(Encounter.practice_id) == practice_id, col(Encounter.id).not_in(billed))
 
 
 def create_claims(

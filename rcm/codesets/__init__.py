@@ -8,11 +8,12 @@ configured, the rules that need them do not run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from rcm.codesets.config import CodeSetFiles, configured_files
 from rcm.codesets.hcpcs import HcpcsCodeSet, load_hcpcs
-from rcm.codesets.icd10 import Icd10CodeSet, icd10cm
+from rcm.codesets.icd10 import Icd10CodeSet, Icd10Releases, icd10cm, load_icd10cm_order
 from rcm.codesets.mue import MueSetting, MueTable, load_mue
 from rcm.codesets.ncci import PtpSetting, PtpTable, load_ptp
 
@@ -23,11 +24,24 @@ class CodeSets:
     hcpcs: HcpcsCodeSet | None = None
     ptp: dict[PtpSetting, PtpTable] = field(default_factory=dict)
     mue: dict[MueSetting, MueTable] = field(default_factory=dict)
+    # Further ICD-10-CM releases from CMS order files; `icd10` (bundled) is one of them.
+    icd10_releases: Icd10Releases | None = None
+
+    def __post_init__(self) -> None:
+        if self.icd10_releases is None:
+            self.icd10_releases = Icd10Releases.of([self.icd10])
+
+    def icd10_for(self, service_date: date) -> Icd10CodeSet:
+        assert self.icd10_releases is not None
+        return self.icd10_releases.for_date(service_date)
 
     def describe(self) -> dict[str, Any]:
         """Counts for logs and `rcm claims scrub` output (no codes, no PHI)."""
         return {
             "icd10cm": self.icd10.version,
+            "icd10cm_releases": [r.version for r in self.icd10_releases.releases]
+            if self.icd10_releases
+            else [],
             "icd10cm_billable": len(self.icd10.billable),
             "hcpcs_codes": len(self.hcpcs.procedures) if self.hcpcs else 0,
             "ptp_pairs": {s.value: len(t) for s, t in self.ptp.items()},
@@ -36,8 +50,11 @@ class CodeSets:
 
 
 def build_code_sets(files: CodeSetFiles) -> CodeSets:
+    bundled = icd10cm()
+    extra = [load_icd10cm_order(item) for item in files.icd10cm]
     return CodeSets(
-        icd10=icd10cm(),
+        icd10=bundled,
+        icd10_releases=Icd10Releases.of([bundled, *extra]),
         hcpcs=load_hcpcs(files.hcpcs) if files.hcpcs else None,
         ptp={s: load_ptp(paths) for s, paths in files.ptp.items() if paths},
         mue={s: load_mue(items) for s, items in files.mue.items() if items},

@@ -7,6 +7,8 @@ found by the names CMS publishes them under:
 - HCPCS Level II: HCPC<YYYY>_<MON>_ANWEB*.txt (the fixed-width "contractor" file)
 - NCCI PTP: ccipra-*.txt (practitioner), ccioph-*.txt (hospital)
 - MUE: *MUE*Practitioner*.csv, *MUE*Outpatient*.csv, *MUE*DME*.csv
+- ICD-10-CM releases beyond the bundled one: icd10cm_order_<YYYY>.txt (fiscal year YYYY,
+  from October 1 of YYYY-1), icd10cm-order-April-<YYYY>.txt (April update)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rcm.codesets.icd10 import Icd10File
 from rcm.codesets.mue import MueFile, MueSetting
 from rcm.codesets.ncci import PtpSetting
 from rcm.errors import ConfigError
@@ -36,6 +39,7 @@ _PTP_NAMES = {
     PtpSetting.PRACTITIONER: re.compile(r"(?i)^ccipra.*\.(txt|csv)$"),
     PtpSetting.HOSPITAL: re.compile(r"(?i)^ccioph.*\.(txt|csv)$"),
 }
+_ICD10_NAME = re.compile(r"(?i)^icd10cm[_-]order[_-].*\.txt$")
 _MUE_NAMES = {
     MueSetting.PRACTITIONER: re.compile(r"(?i)mue.*practitioner.*\.(csv|txt)$"),
     MueSetting.OUTPATIENT_HOSPITAL: re.compile(r"(?i)mue.*outpatient.*\.(csv|txt)$"),
@@ -65,6 +69,7 @@ class _MueFiles(BaseModel):
 class _CodesetsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     directory: str | None = None
+    icd10cm: list[_MueEntry | str] = Field(default_factory=list)
     hcpcs: list[str] = Field(default_factory=list)
     ptp: _PtpFiles = Field(default_factory=_PtpFiles)
     mue: _MueFiles = Field(default_factory=_MueFiles)
@@ -77,6 +82,7 @@ class CodeSetFiles:
     hcpcs: tuple[Path, ...] = ()
     ptp: dict[PtpSetting, tuple[Path, ...]] = field(default_factory=dict)
     mue: dict[MueSetting, tuple[MueFile, ...]] = field(default_factory=dict)
+    icd10cm: tuple[Icd10File, ...] = ()
 
     def signature(self) -> tuple[Any, ...]:
         def stamp(path: Path) -> tuple[str, int]:
@@ -89,11 +95,12 @@ class CodeSetFiles:
                 (s.value, tuple((*stamp(f.path), f.effective) for f in fs))
                 for s, fs in sorted(self.mue.items())
             ),
+            tuple((*stamp(f.path), f.effective) for f in self.icd10cm),
         )
 
     @property
     def empty(self) -> bool:
-        return not (self.hcpcs or any(self.ptp.values()) or any(self.mue.values()))
+        return not (self.hcpcs or self.icd10cm or any(self.ptp.values()) or any(self.mue.values()))
 
 
 def _hcpcs_order(path: Path) -> tuple[int, int, str]:
@@ -111,7 +118,8 @@ def discover(directory: Path) -> CodeSetFiles:
     hcpcs = sorted((p for p in files if _HCPCS_NAME.match(p.name)), key=_hcpcs_order)
     ptp = {s: tuple(p for p in files if rx.search(p.name)) for s, rx in _PTP_NAMES.items()}
     mue = {s: tuple(MueFile(p) for p in files if rx.search(p.name)) for s, rx in _MUE_NAMES.items()}
-    return CodeSetFiles(hcpcs=tuple(hcpcs), ptp=ptp, mue=mue)
+    icd10 = tuple(Icd10File(p) for p in files if _ICD10_NAME.match(p.name))
+    return CodeSetFiles(hcpcs=tuple(hcpcs), ptp=ptp, mue=mue, icd10cm=icd10)
 
 
 def parse_codesets_yaml(text: str, *, base: Path, source: str = CODESETS_FILE_NAME) -> CodeSetFiles:
@@ -141,7 +149,12 @@ def parse_codesets_yaml(text: str, *, base: Path, source: str = CODESETS_FILE_NA
                 out.append(MueFile(resolve(entry.file), entry.effective))
         return tuple(out)
 
+    icd10 = tuple(
+        Icd10File(resolve(e)) if isinstance(e, str) else Icd10File(resolve(e.file), e.effective)
+        for e in parsed.icd10cm
+    )
     listed = CodeSetFiles(
+        icd10cm=icd10,
         hcpcs=tuple(resolve(p) for p in parsed.hcpcs),
         ptp={
             PtpSetting.PRACTITIONER: tuple(resolve(p) for p in parsed.ptp.practitioner),
@@ -163,6 +176,7 @@ def merge(first: CodeSetFiles, second: CodeSetFiles) -> CodeSetFiles:
         hcpcs=first.hcpcs + second.hcpcs,
         ptp={s: first.ptp.get(s, ()) + second.ptp.get(s, ()) for s in PtpSetting},
         mue={s: first.mue.get(s, ()) + second.mue.get(s, ()) for s in MueSetting},
+        icd10cm=first.icd10cm + second.icd10cm,
     )
 
 

@@ -2,15 +2,27 @@
 
 simple-icd-10-cm parses the CMS tabular XML on import (about 1.5 s); everything the scrubber asks
 afterwards is a set or dict lookup on dotless upper-case codes, as claims store them.
+
+The bundled release is April 2026. Other releases (a new fiscal year every October 1, sometimes an
+April update) can be added from CMS's order file, icd10cm_order_<YYYY>.txt: fixed width, order
+number 1-5, code 7-13, 15 '1' billable / '0' header, short description 17-76, long description
+from 78. A claim is checked against the release in force on its first date of service.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
+
+from rcm.codesets._files import file_key, read_text
+from rcm.errors import ConfigError
 
 # The US switched from ICD-9-CM on this date of service.
 ICD10CM_START = date(2015, 10, 1)
@@ -101,6 +113,134 @@ def icd10cm() -> Icd10CodeSet:
     return _build_from_simple_icd_10_cm()
 
 
+def parse_icd10cm_order(
+    lines: Iterable[str], *, version: str, effective_from: date, effective_to: date = date.max
+) -> Icd10CodeSet:
+    """A release from CMS's order file (see the module docstring for the layout)."""
+    billable: set[str] = set()
+    headers: set[str] = set()
+    descriptions: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        code = line[6:13].strip()
+        flag = line[14:15]
+        if not code or flag not in ("0", "1"):
+            raise ConfigError(f"ICD-10-CM order file {version}: line {number} is not in the layout")
+        (billable if flag == "1" else headers).add(code)
+        descriptions[code] = line[77:].strip().lower()
+    more_specific: dict[str, str] = {}
+    children: dict[str, list[str]] = {}
+    for code in descriptions:
+        if len(code) > 3:
+            children.setdefault(code[:-1], []).append(code)
+    for code in billable:
+        # A seventh character (S72001A) adds the encounter, not specificity: look one level up.
+        node = code[:-1] if len(code) == 7 and code[:-1] in headers else code
+        if "unspecified" not in descriptions.get(node, ""):
+            continue
+        parent = node[:-1]
+        if len(node) <= 3 or parent not in headers:
+            continue
+        if any(
+            sibling != node and "unspecified" not in descriptions[sibling]
+            for sibling in children.get(parent, ())
+        ):
+            more_specific[code] = parent
+    return Icd10CodeSet(
+        version=version,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        billable=frozenset(billable),
+        headers=frozenset(headers),
+        more_specific=MappingProxyType(more_specific),
+    )
+
+
+_ORDER_NAME = re.compile(r"(?i)icd10cm[_-]order[_-](?:(april)[_-])?(\d{4})")
+
+
+def release_dates_from_name(name: str) -> tuple[str, date] | None:
+    """('2027', 2026-10-01) for icd10cm_order_2027.txt; ('2025-04', 2025-04-01) for the April
+    update icd10cm-order-April-2025.txt."""
+    match = _ORDER_NAME.search(name)
+    if not match:
+        return None
+    year = int(match.group(2))
+    if match.group(1):
+        return f"{year}-04", date(year, 4, 1)
+    return str(year), date(year - 1, 10, 1)
+
+
+@lru_cache(maxsize=16)
+def _load_order(key: tuple[str, int, int], version: str, effective_from: date) -> Icd10CodeSet:
+    path = Path(key[0])
+    return parse_icd10cm_order(
+        read_text(path).splitlines(), version=version, effective_from=effective_from
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Icd10File:
+    path: Path
+    effective: date | None = None
+
+
+def load_icd10cm_order(item: Icd10File) -> Icd10CodeSet:
+    named = release_dates_from_name(item.path.name)
+    effective = item.effective or (named[1] if named else None)
+    if effective is None:
+        raise ConfigError(
+            f"{item.path.name}: give its effective date (not a CMS icd10cm_order_<YYYY> name)"
+        )
+    version = named[0] if named else effective.isoformat()
+    try:
+        return _load_order(file_key(item.path), version, effective)
+    except OSError as exc:
+        raise ConfigError(f"{item.path.name}: cannot be read ({exc.strerror})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Icd10Releases:
+    """Releases by effective date; each is in force until the next one starts."""
+
+    releases: tuple[Icd10CodeSet, ...]
+    starts: tuple[date, ...]
+
+    @classmethod
+    def of(cls, releases: Sequence[Icd10CodeSet]) -> Icd10Releases:
+        # Later in the list wins a tie: user files come after the bundled release.
+        by_start: dict[date, Icd10CodeSet] = {}
+        for release in releases:
+            by_start[release.effective_from] = release
+        ordered = [by_start[d] for d in sorted(by_start)]
+        windowed = []
+        for index, release in enumerate(ordered):
+            end = (
+                ordered[index + 1].effective_from - timedelta(days=1)
+                if index + 1 < len(ordered)
+                else max(release.effective_to, release.effective_from)
+            )
+            windowed.append(
+                Icd10CodeSet(
+                    version=release.version,
+                    effective_from=release.effective_from,
+                    effective_to=end,
+                    billable=release.billable,
+                    headers=release.headers,
+                    more_specific=release.more_specific,
+                )
+            )
+        return cls(tuple(windowed), tuple(r.effective_from for r in windowed))
+
+    def for_date(self, service_date: date) -> Icd10CodeSet:
+        """The release in force on the date; before the first one, the first; after the last
+        one's window, the last (the newest release the platform has)."""
+        index = bisect.bisect_right(self.starts, service_date) - 1
+        return self.releases[max(index, 0)]
+
+
 def describe(code: str) -> str | None:
     """The tabular description of a code (dotless or dotted), or None when it does not exist."""
     import simple_icd_10_cm as icd
@@ -113,8 +253,13 @@ def describe(code: str) -> str | None:
 __all__ = [
     "ICD10CM_START",
     "Icd10CodeSet",
+    "Icd10File",
+    "Icd10Releases",
     "Icd10Status",
     "describe",
     "icd10cm",
     "is_external_cause",
+    "load_icd10cm_order",
+    "parse_icd10cm_order",
+    "release_dates_from_name",
 ]

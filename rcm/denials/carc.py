@@ -67,7 +67,9 @@ class CarcTable:
     def get(self, code: str) -> CarcInfo:
         info = self.carcs.get(code)
         if info is None:
-            return CarcInfo(code, UNKNOWN_CARC.description, UNKNOWN_CARC.category, UNKNOWN_CARC.action)
+            return CarcInfo(
+                code, UNKNOWN_CARC.description, UNKNOWN_CARC.category, UNKNOWN_CARC.action
+            )
         return info
 
     def is_denial(self, group: str, reason: str) -> bool:
@@ -122,8 +124,8 @@ def parse_carc_table(text: str, *, source: str = CARC_FILE_NAME) -> CarcTable:
             carcs[code] = CarcInfo(
                 code,
                 str(entry.get("description", "")),
-                DenialCategory(entry.get("category")),
-                RecommendedAction(entry.get("action")),
+                DenialCategory(str(entry.get("category"))),
+                RecommendedAction(str(entry.get("action"))),
             )
         except ValueError as exc:
             problems.append(f"carcs.{code}: {exc}")

@@ -4,6 +4,7 @@ lines by position, never by patient data."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from rcm.errors import PostingError
 from rcm.x12.x835 import Imbalance
@@ -25,19 +26,22 @@ class NotUnmatchedError(PostingError):
     """A claim payment that is already matched to a claim cannot be matched again."""
 
 
+def _cents(amount: Decimal) -> str:
+    return str(amount.quantize(Decimal("0.01")))
+
+
 def describe_imbalance(imbalance: Imbalance) -> str:
+    diff = _cents(imbalance.difference)
     if imbalance.level == "transaction":
-        return (
-            f"transaction: BPR02 - (sum of CLP04 - sum of PLB) = {imbalance.difference}, not 0.00"
-        )
+        return f"transaction: BPR02 - (sum of CLP04 - sum of PLB) = {diff}, not 0.00"
     if imbalance.level == "claim":
         return (
             f"claim {imbalance.patient_control_number}: charge - paid - adjustments = "
-            f"{imbalance.difference}, not 0.00"
+            f"{diff}, not 0.00"
         )
     return (
         f"claim {imbalance.patient_control_number} service line {imbalance.service_line}: "
-        f"charge - paid - adjustments = {imbalance.difference}, not 0.00"
+        f"charge - paid - adjustments = {diff}, not 0.00"
     )
 
 

@@ -38,8 +38,10 @@ def _code_matches(service: ServicePayment, line: ServiceLine) -> bool:
     if line.procedure_code == code:
         return True
     # An institutional SVC may carry the HCPCS in SVC01 and the revenue code in SVC04.
-    return bool(service.revenue_code) and line.revenue_code == service.revenue_code and (
-        not line.procedure_code or line.procedure_code == service.procedure.code
+    return (
+        bool(service.revenue_code)
+        and line.revenue_code == service.revenue_code
+        and (not line.procedure_code or line.procedure_code == service.procedure.code)
     )
 
 

@@ -2,6 +2,7 @@
 goes out. The rules run on plain dataclasses (rcm.scrub.model) for speed; rcm.scrub.adapter
 loads them from the database and records the outcome. See docs/scrubbing.md."""
 
+from rcm.scrub.adapter import ScrubOutcome, scrub_claims
 from rcm.scrub.context import (
     DuplicateIndex,
     EnrollmentIndex,
@@ -38,6 +39,7 @@ __all__ = [
     "ScrubCoverage",
     "ScrubDiagnosis",
     "ScrubLine",
+    "ScrubOutcome",
     "ScrubPatient",
     "ScrubPayer",
     "ScrubProvider",
@@ -47,5 +49,6 @@ __all__ = [
     "make_context",
     "rule",
     "scrub_claim",
+    "scrub_claims",
     "scrub_many",
 ]

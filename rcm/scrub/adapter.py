@@ -89,11 +89,22 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + CHUNK]
 
 
-def _load_in(session: Session, model: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+def _load_in(
+    session: Session,
+    model: Any,
+    column: Any,
+    values: Iterable[Any],
+    practice_id: uuid.UUID | None = None,
+) -> list[Any]:
+    """Rows whose `column` is in `values`, one query per chunk; tenant tables are also
+    filtered by practice."""
     keys = sorted({v for v in values if v is not None}, key=str)
     rows: list[Any] = []
     for chunk in _chunks(keys):
-        rows.extend(session.exec(select(model).where(col(column).in_(chunk))).all())
+        query = select(model).where(col(column).in_(chunk))
+        if practice_id is not None:
+            query = query.where(col(model.practice_id) == practice_id)
+        rows.extend(session.exec(query).all())
     return rows
 
 
@@ -201,18 +212,20 @@ def _load(session: Session, practice: Practice, claim_ids: Sequence[uuid.UUID] |
                     )
                 ).all()
             )
+    pid = practice.id
     encounter_ids = {c.encounter_id for c in claims} | {c.encounter_id for c in others}
-    encounters = {e.id: e for e in _load_in(session, Encounter, Encounter.id, encounter_ids)}
+    encounters = {e.id: e for e in _load_in(session, Encounter, Encounter.id, encounter_ids, pid)}
     lines: dict[uuid.UUID, list[ServiceLine]] = defaultdict(list)
-    for row in _load_in(session, ServiceLine, ServiceLine.encounter_id, encounter_ids):
+    for row in _load_in(session, ServiceLine, ServiceLine.encounter_id, encounter_ids, pid):
         lines[row.encounter_id].append(row)
     diagnoses: dict[uuid.UUID, list[Diagnosis]] = defaultdict(list)
-    for row in _load_in(
-        session, Diagnosis, Diagnosis.encounter_id, {c.encounter_id for c in claims}
-    ):
+    claim_encounters = {c.encounter_id for c in claims}
+    for row in _load_in(session, Diagnosis, Diagnosis.encounter_id, claim_encounters, pid):
         diagnoses[row.encounter_id].append(row)
-    patients = {p.id: p for p in _load_in(session, Patient, Patient.id, patient_ids)}
-    coverages = {c.id: c for c in _load_in(session, Coverage, Coverage.patient_id, patient_ids)}
+    patients = {p.id: p for p in _load_in(session, Patient, Patient.id, patient_ids, pid)}
+    coverages = {
+        c.id: c for c in _load_in(session, Coverage, Coverage.patient_id, patient_ids, pid)
+    }
     payer_ids = {c.payer_id for c in claims} | {c.payer_id for c in others}
     payers = {p.id: _payer(p) for p in _load_in(session, Payer, Payer.id, payer_ids)}
     providers = {

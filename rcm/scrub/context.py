@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from rcm.codesets import CodeSets, load_code_sets
 from rcm.codesets.hcpcs import HcpcsCodeSet
 from rcm.codesets.icd10 import Icd10CodeSet
 from rcm.codesets.mue import MueSetting, MueTable
 from rcm.codesets.ncci import PtpSetting, PtpTable
-from rcm.scrub.model import ScrubClaim
+from rcm.scrub.model import ScrubClaim, ScrubLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,15 @@ class EnrollmentIndex:
 class DuplicateIndex:
     """Services on claims that count for duplicate detection: (practice, patient, payer, date
     of service, procedure code, rendering or billing NPI) to the claims that carry them. The
-    payer is part of the key so a secondary claim for the primary's services is no duplicate."""
+    payer is part of the key so a secondary claim for the primary's services is no duplicate.
+
+    Claims already billed are added with `add_service`; the claims being scrubbed with
+    `add_claim`, in batch order. A claim duplicates any billed claim and any claim earlier in
+    the batch, so of two new claims for the same services the first goes out and the second is
+    held."""
 
     services: dict[ServiceKey, set[uuid.UUID]] = field(default_factory=dict)
+    batch_order: dict[uuid.UUID, int] = field(default_factory=dict)
 
     def add_service(self, key: ServiceKey, claim_id: uuid.UUID) -> None:
         holders = self.services.get(key)
@@ -69,6 +76,7 @@ class DuplicateIndex:
             holders.add(claim_id)
 
     def add_claim(self, claim: ScrubClaim) -> None:
+        self.batch_order.setdefault(claim.id, len(self.batch_order))
         for key in service_keys(claim):
             self.add_service(key, claim.id)
 
@@ -78,6 +86,15 @@ class DuplicateIndex:
 
     def holders(self, key: ServiceKey) -> set[uuid.UUID]:
         return self.services.get(key) or set()
+
+    def duplicated_by(self, key: ServiceKey, claim_id: uuid.UUID) -> list[uuid.UUID]:
+        """The billed claims and earlier batch claims that already carry this service."""
+        holders = self.services.get(key)
+        if not holders or (len(holders) == 1 and claim_id in holders):
+            return []
+        order = self.batch_order
+        mine = order.get(claim_id, len(order))
+        return [h for h in holders if h != claim_id and order.get(h, -1) < mine]
 
 
 def service_keys(claim: ScrubClaim) -> list[ServiceKey]:
@@ -101,10 +118,30 @@ class ScrubContext:
     code_sets: CodeSets
     enrollments: EnrollmentIndex = field(default_factory=EnrollmentIndex)
     duplicates: DuplicateIndex = field(default_factory=DuplicateIndex)
+    # Work several rules share for the claim being scrubbed (lines by date, NCCI pairs);
+    # scrub_claim empties it before each claim.
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+    def lines_by_date(self, claim: ScrubClaim) -> dict[date, list[ScrubLine]]:
+        days: dict[date, list[ScrubLine]] | None = self.scratch.get("days")
+        if days is None:
+            days = {}
+            for line in claim.lines:
+                same_day = days.get(line.service_date)
+                if same_day is None:
+                    days[line.service_date] = [line]
+                else:
+                    same_day.append(line)
+            self.scratch["days"] = days
+        return days
 
     @property
     def icd10(self) -> Icd10CodeSet:
         return self.code_sets.icd10
+
+    def icd10_for(self, claim: ScrubClaim) -> Icd10CodeSet:
+        """The ICD-10-CM release in force on the claim's first date of service."""
+        return self.code_sets.icd10_for(claim.service_date_from)
 
     @property
     def hcpcs(self) -> HcpcsCodeSet | None:

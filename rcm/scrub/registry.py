@@ -74,6 +74,7 @@ def scrub_claim(
     claim: ScrubClaim, ctx: ScrubContext, rules: Iterable[Rule] | None = None
 ) -> list[Finding]:
     findings: list[Finding] = []
+    ctx.scratch.clear()
     disabled = claim.payer.disabled_rules
     for r in rules if rules is not None else all_rules():
         if disabled and r.id in disabled:

@@ -107,7 +107,7 @@ def _open_source(source: Source) -> tuple[BinaryIO, bool]:
 def _parse_isa_delimiters(head: str, file_name: str | None) -> Delimiters:
     """Delimiters from the ISA. Tolerates an ISA whose fixed-width padding is wrong by counting
     element separators instead of trusting positions."""
-    if not head.startswith("ISA") or len(head) < 4:
+    if head[:3].upper() != "ISA" or len(head) < 4:
         raise X12SyntaxError(
             "file does not start with an ISA segment",
             file=file_name,

@@ -74,8 +74,8 @@ _RULES: dict[str, _SetRule] = {
             "20": _LevelRule(None, ("PR",)),
             "21": _LevelRule("20", ("41",)),
             "19": _LevelRule("21", ("1P",)),
-            "22": _LevelRule("19", ("IL",), ("DMG",)),
-            "23": _LevelRule("22", ("QC",), ("DMG",)),
+            "22": _LevelRule("19", ("IL",)),
+            "23": _LevelRule("22", ("QC",)),
         },
     ),
     "277": _SetRule(
@@ -251,12 +251,10 @@ def _order_checks(
                 seen_nm1 = True
             elif sid == "TRN":
                 seen_trn = True
-            elif sid in ("EQ", "EB", "DMG", "INS") and not seen_nm1:
+            elif sid in ("EQ", "EB", "INS") and not seen_nm1:
                 issues.append(_issue("order", f"{sid} before the level's NM1 (HL {hl[1]})", seg))
             elif sid == "STC" and set_id in ("276", "277") and not seen_trn and not seen_nm1:
                 issues.append(_issue("order", f"STC before NM1/TRN (HL {hl[1]})", seg))
-            elif sid == "EQ" and set_id == "270":
-                pass
         if set_id == "270" and hl[3] in ("22", "23"):
             eq = [s for s in body if s.id == "EQ"]
             nm1 = [s for s in body if s.id == "NM1"]

@@ -71,18 +71,28 @@ def remittance_summary(r: Remittance835) -> dict[str, Any]:
         "payment_method": r.payment_method,
         "payment_date": r.payment_date.isoformat() if r.payment_date else None,
         "trace_number": r.trace.number,
-        "payer": {"name": r.payer.name, "id_qualifier": r.payer.id_qualifier or None,
-                  "id": r.payer.id or None},
-        "payee": {"name": r.payee.name, "id_qualifier": r.payee.id_qualifier or None,
-                  "id": r.payee.id or None},
+        "payer": {
+            "name": r.payer.name,
+            "id_qualifier": r.payer.id_qualifier or None,
+            "id": r.payer.id or None,
+        },
+        "payee": {
+            "name": r.payee.name,
+            "id_qualifier": r.payee.id_qualifier or None,
+            "id": r.payee.id or None,
+        },
         "claims": [claim_payment_summary(c) for c in r.claims],
         "provider_adjustments": [
-            {"provider_id": p.provider_id, "reason": p.reason, "reference": p.reference or None,
-             "amount": _money(p.amount)}
+            {
+                "provider_id": p.provider_id,
+                "reason": p.reason,
+                "reference": p.reference or None,
+                "amount": _money(p.amount),
+            }
             for p in r.provider_adjustments
         ],
         "envelope_warnings": [str(i.message) for i in r.issues],
-    }  # fmt: skip
+    }
 
 
 def ack999_summary(a: Ack999) -> dict[str, Any]:
@@ -108,8 +118,11 @@ def ack999_summary(a: Ack999) -> dict[str, Any]:
                         "loop_id": s.loop_id or None,
                         "code": s.code,
                         "elements": [
-                            {"position": e.position, "reference": e.reference_number or None,
-                             "code": e.code}
+                            {
+                                "position": e.position,
+                                "reference": e.reference_number or None,
+                                "code": e.code,
+                            }
                             for e in s.element_errors
                         ],
                     }
@@ -118,7 +131,7 @@ def ack999_summary(a: Ack999) -> dict[str, Any]:
             }
             for t in a.transactions
         ],
-    }  # fmt: skip
+    }
 
 
 def ack277ca_summary(a: Ack277CA) -> dict[str, Any]:
@@ -131,8 +144,11 @@ def ack277ca_summary(a: Ack277CA) -> dict[str, Any]:
                 "patient_control_number": c.patient_control_number,
                 "accepted": c.accepted,
                 "statuses": [
-                    {"category": s.category, "codes": [f"{x.category}:{x.status}" for x in s.codes],
-                     "amount": _money(s.amount)}
+                    {
+                        "category": s.category,
+                        "codes": [f"{x.category}:{x.status}" for x in s.codes],
+                        "amount": _money(s.amount),
+                    }
                     for s in c.statuses
                 ],
                 "payer_claim_control_number": c.payer_claim_control_number or None,
@@ -143,7 +159,7 @@ def ack277ca_summary(a: Ack277CA) -> dict[str, Any]:
                 if ack.provider is not None and ack.provider.name is not None
                 else None,
             }
-        )  # fmt: skip
+        )
     return {
         "set": "277",
         "version": a.implementation,
@@ -163,11 +179,15 @@ def _claim837_summary(claim: Any) -> dict[str, Any]:
             "frequency": claim.frequency,
             "diagnoses": list(claim.diagnoses),
             "services": [
-                {"procedure": ln.procedure_code, "modifiers": list(ln.modifiers),
-                 "charge": _money(ln.charge), "units": _money(ln.units)}
+                {
+                    "procedure": ln.procedure_code,
+                    "modifiers": list(ln.modifiers),
+                    "charge": _money(ln.charge),
+                    "units": _money(ln.units),
+                }
                 for ln in claim.lines
             ],
-        }  # fmt: skip
+        }
     return data
 
 
@@ -201,27 +221,50 @@ def _call(fn: Callable[..., Any], data: Source, file_name: str | None, strict: b
     return fn(data, **kwargs)
 
 
-def _generic(module: str, function: str) -> Callable[[Source, str | None, bool], list[Any]] | None:
+def _entry_271(tx: Any) -> dict[str, Any]:
+    return {"responses": [r.coverage() for r in tx.responses]}
+
+
+def _entry_277(items: list[Any]) -> dict[str, Any]:
+    return {"claims": [c.summary() for r in items for c in r.claims]}
+
+
+def _entry_count(name: str) -> Callable[[list[Any]], dict[str, Any]]:
+    return lambda items: {name: len(items)}
+
+
+# set -> (module, parser giving items that carry `control_number`, entry from the ST's items)
+_OTHER_SETS: dict[str, tuple[str, str, Callable[[list[Any]], dict[str, Any]]]] = {
+    "271": ("rcm.x12.x271", "parse_271_transactions", lambda items: _entry_271(items[0])),
+    "277": ("rcm.x12.x277", "parse_277_responses", _entry_277),
+    "270": ("rcm.x12.x270", "parse_270", _entry_count("requests")),
+    "276": ("rcm.x12.x276", "parse_276", _entry_count("requests")),
+}
+
+
+def _other_set_entries(
+    set_id: str,
+    data: Source,
+    file_name: str | None,
+    strict: bool,
+    heads: list[tuple[str, str, str]],
+) -> list[dict[str, Any]]:
+    """Entries for the sets other modules parse (270/271/276/277 X212), grouped per ST by the
+    items' control numbers. Only their PHI-free summaries are used."""
+    module_name, function, shape = _OTHER_SETS[set_id]
     try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    fn = getattr(mod, function, None)
-    if not callable(fn):
-        return None
-
-    def run(data: Source, file_name: str | None, strict: bool) -> list[Any]:
-        result = _call(fn, data, file_name, strict)
-        return list(result) if isinstance(result, list | tuple) else [result]
-
-    return run
-
-
-def _jsonable(value: Any) -> Any:
-    summary = getattr(value, "summary", None)
-    if callable(summary):
-        return summary()
-    return None
+        parse = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError):
+        return []
+    items = list(_call(parse, data, file_name, strict))
+    by_control: dict[str | None, list[Any]] = {}
+    for item in items:
+        by_control.setdefault(getattr(item, "control_number", None), []).append(item)
+    entries = []
+    for _, _, control in heads:
+        mine = by_control.get(control) or (items if len(heads) == 1 else [])
+        entries.append({"control_number": control, **(shape(mine) if mine else {})})
+    return entries
 
 
 def summarize(data: bytes, *, file_name: str | None = None, strict: bool = True) -> dict[str, Any]:
@@ -249,21 +292,12 @@ def summarize(data: bytes, *, file_name: str | None = None, strict: bool = True)
             ]
         elif set_id == "837":
             entries = _summaries_837(data, file_name, strict)
-        else:
-            parser = _generic(f"rcm.x12.x{set_id}", f"parse_{set_id}") or _generic(
-                "rcm.x12.eligibility", f"parse_{set_id}"
-            )
-            if parser is not None:
-                values = parser(data, file_name, strict)
-                if len(values) == len(heads):
-                    entries = [
-                        {"set": set_id, "control_number": c, **(_jsonable(v) or {})}
-                        for v, (_, _, c) in zip(values, heads, strict=True)
-                    ]
+        elif set_id in _OTHER_SETS:
+            entries = _other_set_entries(set_id, data, file_name, strict, heads)
     if len(entries) != len(heads):
         entries = [{"set": s, "control_number": c} for s, _, c in heads]
+    shaped = []
     for entry, (set_id, version, control) in zip(entries, heads, strict=True):
-        entry["set"] = set_id
-        entry["version"] = version
-        entry.setdefault("control_number", control)
-    return {"transactions": entries}
+        rest = {k: v for k, v in entry.items() if k not in ("set", "version", "control_number")}
+        shaped.append({"set": set_id, "version": version, "control_number": control, **rest})
+    return {"transactions": shaped}

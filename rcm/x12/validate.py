@@ -36,7 +36,7 @@ import pyx12.map_index
 import pyx12.params
 import pyx12.x12n_document
 
-from rcm.errors import X12Error, X12SyntaxError
+from rcm.errors import X12Error, X12SyntaxError, X12ValidationError
 from rcm.x12.core import (
     EnvelopeIssue,
     InterchangeEnvelope,
@@ -115,7 +115,7 @@ class ValidationReport:
             raise X12ValidationFailed(self)
 
 
-class X12ValidationFailed(X12Error):
+class X12ValidationFailed(X12ValidationError):
     """Raised by `ValidationReport.raise_for_errors`; carries the report."""
 
     def __init__(self, report: ValidationReport) -> None:
@@ -161,6 +161,17 @@ def map_for(icvn: str, version: str, functional_id: str) -> str | None:
     if name is None or name.startswith("x12.control"):
         return None
     return str(name)
+
+
+def _pyx12_loggers() -> list[logging.Logger]:
+    """pyx12's loggers, each kept from propagating to ours (their messages carry patient
+    values); some test and logging setups re-parent child loggers, so each is set, not only
+    the "pyx12" parent."""
+    names = [n for n in logging.root.manager.loggerDict if n == "pyx12" or n.startswith("pyx12.")]
+    loggers = [logging.getLogger(n) for n in names]
+    for logger in loggers:
+        logger.propagate = False
+    return loggers
 
 
 class _Capture(logging.Handler):
@@ -214,7 +225,9 @@ def _run_pyx12(
     ack = io.StringIO()
     tree = io.StringIO()
     with _PYX12_LOCK:
-        _log_guard.addHandler(capture)
+        loggers = _pyx12_loggers()
+        for logger in loggers:
+            logger.addHandler(capture)
         if use_cached_maps:
             pyx12.map_if.load_map_file = _load_map_file  # type: ignore[assignment]
         try:
@@ -226,7 +239,8 @@ def _run_pyx12(
             ok = False
         finally:
             pyx12.map_if.load_map_file = _original_load_map_file
-            _log_guard.removeHandler(capture)
+            for logger in loggers:
+                logger.removeHandler(capture)
     try:
         doc = json.loads(tree.getvalue()) if tree.getvalue() else {}
     except ValueError:
@@ -246,41 +260,54 @@ def _tree_errors(doc: dict[str, Any]) -> Iterator[ValidationIssue]:
     for isa in doc.get("interchanges", []):
         for e in isa.get("errors", []):
             yield ValidationIssue(
-                "interchange", str(e["err_cde"]), _redact(e["err_str"], None),
+                "interchange",
+                str(e["err_cde"]),
+                _redact(e["err_str"], None),
                 segment_id="ISA",
-            )  # fmt: skip
+            )
         for gs in isa.get("groups", []):
             for e in gs.get("errors", []):
                 yield ValidationIssue(
-                    "group", str(e["err_cde"]), _redact(e["err_str"], None),
-                    segment_number=gs.get("cur_line"), segment_id="GE",
-                )  # fmt: skip
+                    "group",
+                    str(e["err_cde"]),
+                    _redact(e["err_str"], None),
+                    segment_number=gs.get("cur_line"),
+                    segment_id="GE",
+                )
             for st in gs.get("transactions", []):
                 control = st.get("trn_set_control_num")
                 for e in st.get("errors", []):
                     yield ValidationIssue(
-                        "transaction", str(e["err_cde"]), _redact(e["err_str"], None),
-                        segment_number=st.get("cur_line"), segment_id="SE",
+                        "transaction",
+                        str(e["err_cde"]),
+                        _redact(e["err_str"], None),
+                        segment_number=st.get("cur_line"),
+                        segment_id="SE",
                         transaction_control_number=control,
-                    )  # fmt: skip
+                    )
                 for seg in st.get("segments", []):
                     seg_id = seg.get("seg_id")
                     line = seg.get("cur_line")
                     for e in seg.get("errors", []):
                         yield ValidationIssue(
-                            "segment", str(e["err_cde"]), _redact(e["err_str"], e.get("err_val")),
-                            segment_number=line, segment_id=seg_id,
+                            "segment",
+                            str(e["err_cde"]),
+                            _redact(e["err_str"], e.get("err_val")),
+                            segment_number=line,
+                            segment_id=seg_id,
                             transaction_control_number=control,
-                        )  # fmt: skip
+                        )
                     for ele in seg.get("elements", []):
                         for e in ele.get("errors", []):
                             yield ValidationIssue(
-                                "element", str(e["err_cde"]),
+                                "element",
+                                str(e["err_cde"]),
                                 _redact(e["err_str"], e.get("err_val")),
-                                segment_number=line, segment_id=seg_id,
+                                segment_number=line,
+                                segment_id=seg_id,
                                 element=_element_name(seg_id or "", ele),
                                 transaction_control_number=control,
-                            )  # fmt: skip
+                            )
 
 
 def _ack_from_tree(doc: dict[str, Any], parties: tuple[str, str, str, str]) -> bytes:
@@ -304,11 +331,16 @@ def _ack_from_tree(doc: dict[str, Any], parties: tuple[str, str, str, str]) -> b
                 for seg in st.get("segments", []):
                     seg_codes = [str(e["err_cde"]) for e in seg.get("errors", [])]
                     elements = [
-                        ElementError(int(ele["ele_pos"] or 0), str(e["err_cde"]),
-                                     str(ele.get("ele_ref_num") or ""),
-                                     ele.get("subele_pos"), ele.get("repeat_pos"))
-                        for ele in seg.get("elements", []) for e in ele.get("errors", [])
-                    ]  # fmt: skip
+                        ElementError(
+                            int(ele["ele_pos"] or 0),
+                            str(e["err_cde"]),
+                            str(ele.get("ele_ref_num") or ""),
+                            ele.get("subele_pos"),
+                            ele.get("repeat_pos"),
+                        )
+                        for ele in seg.get("elements", [])
+                        for e in ele.get("errors", [])
+                    ]
                     errs.append(
                         SegmentError(
                             str(seg.get("seg_id") or ""),
@@ -410,9 +442,14 @@ def _structure_checker() -> Callable[[Any], list[Any]] | None:
 
 def _syntax_error(exc: X12SyntaxError) -> ValidationIssue:
     return ValidationIssue(
-        "file", "syntax", exc.reason, exc.segment_number, exc.offset, exc.segment_id,
+        "file",
+        "syntax",
+        exc.reason,
+        exc.segment_number,
+        exc.offset,
+        exc.segment_id,
         source="rcm",
-    )  # fmt: skip
+    )
 
 
 def _issue_error(issue: EnvelopeIssue) -> ValidationIssue:
@@ -420,9 +457,14 @@ def _issue_error(issue: EnvelopeIssue) -> ValidationIssue:
         issue.segment_id or "", "file"
     )  # type: ignore[assignment]
     return ValidationIssue(
-        level, "envelope", issue.message, issue.segment_number, issue.offset, issue.segment_id,
+        level,
+        "envelope",
+        issue.message,
+        issue.segment_number,
+        issue.offset,
+        issue.segment_id,
         source="rcm",
-    )  # fmt: skip
+    )
 
 
 def _decode(data: bytes) -> str:
@@ -610,9 +652,16 @@ def _locate(report: ValidationReport, raw: bytes) -> None:
         if e.offset is None and e.segment_number in found:
             offset, seg_id = found[e.segment_number]
             e = ValidationIssue(
-                e.level, e.code, e.message, e.segment_number, offset, e.segment_id or seg_id,
-                e.element, e.transaction_control_number, e.source,
-            )  # fmt: skip
+                e.level,
+                e.code,
+                e.message,
+                e.segment_number,
+                offset,
+                e.segment_id or seg_id,
+                e.element,
+                e.transaction_control_number,
+                e.source,
+            )
         out.append(e)
     report.errors = out
 

@@ -368,22 +368,55 @@ def _opt_date(seg: Segment, index: int, file_name: str | None) -> date | None:
     return _date(seg, index, file_name) if seg[index] else None
 
 
+_PAD = [""] * 20
+
+
+def _num(value: str, seg: Segment, index: int, file_name: str | None) -> Decimal:
+    if not value:
+        raise _fail(seg, f"{seg.id}{index:02d} is required", file_name)
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+
+
+def _opt_num(value: str, seg: Segment, index: int, file_name: str | None) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+
+
+def _ymd(value: str, seg: Segment, index: int, file_name: str | None) -> date:
+    if len(value) != 8 or not value.isdigit():
+        raise _fail(seg, f"{seg.id}{index:02d} is not a CCYYMMDD date", file_name)
+    try:
+        return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        raise _fail(seg, f"{seg.id}{index:02d} is not a calendar date", file_name) from None
+
+
 def _adjustments(seg: Segment, file_name: str | None) -> list[Adjustment]:
-    group = seg[1]
+    e = seg.elements + _PAD
+    group = e[0]
     if not group:
         raise _fail(seg, "CAS01 claim adjustment group is required", file_name)
+    if not e[1]:
+        raise _fail(seg, "CAS02 adjustment reason is required", file_name)
     out = []
-    for base in (2, 5, 8, 11, 14, 17):
-        reason = seg[base]
-        if not reason:
-            if base == 2:
-                raise _fail(seg, "CAS02 adjustment reason is required", file_name)
-            continue
-        out.append(
-            Adjustment(
-                group, reason, _dec(seg, base + 1, file_name), _opt_dec(seg, base + 2, file_name)
+    for base in (1, 4, 7, 10, 13, 16):
+        reason = e[base]
+        if reason:
+            out.append(
+                Adjustment(
+                    group,
+                    reason,
+                    _num(e[base + 1], seg, base + 2, file_name),
+                    _opt_num(e[base + 2], seg, base + 3, file_name) if e[base + 2] else None,
+                )
             )
-        )
     return out
 
 
@@ -437,6 +470,9 @@ class RemittanceStream:
         self.file_name = file_name
         self._body = _Peek(tx.body)
         self._consumed = False
+        self._passed = False
+        self.paid_total = ZERO
+        self.claim_count = 0
         self.remittance = self._header()
 
     def _header(self) -> Remittance835:
@@ -515,6 +551,8 @@ class RemittanceStream:
     def claims(self) -> Iterator[ClaimPayment]:
         if self._consumed:
             raise RuntimeError("claims() of a remittance stream can be read once")
+        if self._passed:
+            raise RuntimeError("claims() must be read before the next remittance is asked for")
         self._consumed = True
         fn = self.file_name
         body = self._body
@@ -524,7 +562,10 @@ class RemittanceStream:
         while body.head is not None:
             sid = body.head.id
             if sid == "CLP":
-                yield self._claim(header_number)
+                claim = self._claim(header_number)
+                self.paid_total += claim.paid
+                self.claim_count += 1
+                yield claim
             elif sid == "LX":
                 seg = body.take()
                 header_number = seg[1]
@@ -564,67 +605,81 @@ class RemittanceStream:
                 seg = body.take()
                 raise _fail(seg, f"unexpected {sid} in the 835 detail", fn)
 
+    def transaction_imbalance(self) -> Imbalance | None:
+        """After `claims()` is exhausted: BPR02 against the sum of CLP04 less the PLB amounts
+        (per-claim checks are `claim_imbalances(claim)` as each claim is read)."""
+        if not self._consumed:
+            raise RuntimeError("read claims() before balancing the transaction")
+        rem = self.remittance
+        diff = rem.total_paid - (self.paid_total - rem.provider_adjustment_total)
+        return Imbalance("transaction", diff) if diff else None
+
     def _claim(self, header_number: str | None) -> ClaimPayment:
+        # The hot loop of a big ERA: elements are read from a padded list rather than through
+        # Segment.__getitem__, and the look-ahead is kept in a local.
         fn = self.file_name
         body = self._body
+        it = body._it
         seg = body.take()
+        e = seg.elements + _PAD
         claim = ClaimPayment(
-            patient_control_number=seg[1],
-            status=seg[2],
-            charge=_dec(seg, 3, fn),
-            paid=_dec(seg, 4, fn),
-            patient_responsibility=_opt_dec(seg, 5, fn),
-            filing_indicator=seg[6],
-            payer_claim_control_number=seg[7],
-            facility_type=seg[8],
-            frequency=seg[9],
-            drg_code=seg[11],
-            drg_weight=_opt_dec(seg, 12, fn),
-            discharge_fraction=_opt_dec(seg, 13, fn),
+            patient_control_number=e[0],
+            status=e[1],
+            charge=_num(e[2], seg, 3, fn),
+            paid=_num(e[3], seg, 4, fn),
+            patient_responsibility=_opt_num(e[4], seg, 5, fn),
+            filing_indicator=e[5],
+            payer_claim_control_number=e[6],
+            facility_type=e[7],
+            frequency=e[8],
+            drg_code=e[10],
+            drg_weight=_opt_num(e[11], seg, 12, fn),
+            discharge_fraction=_opt_num(e[12], seg, 13, fn),
             header_number=header_number,
         )
         if not claim.patient_control_number:
             raise _fail(seg, "CLP01 patient control number is required", fn)
         service: ServicePayment | None = None
-        while body.head is not None and body.head.id not in _CLAIM_END:
-            seg = body.take()
+        head = body.head
+        while head is not None and head.id not in _CLAIM_END:
+            seg = head
+            head = next(it, None)
             sid = seg.id
+            e = seg.elements + _PAD
             if sid == "CAS":
                 (service.adjustments if service else claim.adjustments).extend(
                     _adjustments(seg, fn)
                 )
             elif sid == "DTM":
-                d = DateValue(seg[1], _date(seg, 2, fn))
+                d = DateValue(e[0], _ymd(e[1], seg, 2, fn))
                 (service.dates if service else claim.dates).append(d)
-            elif sid == "REF":
-                (service.references if service else claim.references).append(
-                    Reference(seg[1], seg[2])
-                )
-            elif sid == "AMT":
-                (service.amounts if service else claim.amounts).append(
-                    Amount(seg[1], _dec(seg, 2, fn))
-                )
-            elif sid == "QTY":
-                (service.quantities if service else claim.quantities).append(
-                    Quantity(seg[1], _dec(seg, 2, fn))
-                )
             elif sid == "SVC":
                 service = ServicePayment(
                     procedure=_procedure(seg, 1, fn),
-                    charge=_dec(seg, 2, fn),
-                    paid=_dec(seg, 3, fn),
-                    revenue_code=seg[4],
-                    units=_opt_dec(seg, 5, fn),
-                    original_procedure=_procedure(seg, 6, fn) if seg[6] else None,
-                    original_units=_opt_dec(seg, 7, fn),
+                    charge=_num(e[1], seg, 2, fn),
+                    paid=_num(e[2], seg, 3, fn),
+                    revenue_code=e[3],
+                    units=_opt_num(e[4], seg, 5, fn),
+                    original_procedure=_procedure(seg, 6, fn) if e[5] else None,
+                    original_units=_opt_num(e[6], seg, 7, fn),
                 )
                 claim.services.append(service)
+            elif sid == "REF":
+                (service.references if service else claim.references).append(Reference(e[0], e[1]))
+            elif sid == "AMT":
+                (service.amounts if service else claim.amounts).append(
+                    Amount(e[0], _num(e[1], seg, 2, fn))
+                )
+            elif sid == "QTY":
+                (service.quantities if service else claim.quantities).append(
+                    Quantity(e[0], _num(e[1], seg, 2, fn))
+                )
             elif sid == "LQ":
                 if service is None:
                     raise _fail(seg, "LQ outside a service line", fn)
-                service.remarks.append(Remark(seg[1], seg[2]))
+                service.remarks.append(Remark(e[0], e[1]))
             elif sid == "NM1":
-                claim.names.append(_name(seg))
+                claim.names.append(Name(e[0], e[1], e[2], e[3], e[4], e[6], e[7], e[8]))
             elif sid == "MIA" or sid == "MOA":
                 info = AdjudicationInfo("MIA" if sid == "MIA" else "MOA", list(seg.elements))
                 while info.values and not info.values[-1]:
@@ -636,7 +691,9 @@ class RemittanceStream:
             elif sid == "PER":
                 claim.contacts.append(_contact(seg))
             else:
+                body.head = head
                 raise _fail(seg, f"unexpected {sid} in claim payment loop 2100", fn)
+        body.head = head
         return claim
 
 
@@ -652,7 +709,10 @@ def iter_remittances(
     A stream's claims must be read before the next stream is asked for (the file is read once,
     front to back). Non-835 transactions raise `X12SyntaxError`."""
     for tx in read_transactions(source, file_name=file_name, strict=strict, issues=issues):
-        yield RemittanceStream(tx, file_name or tx.file_name)
+        stream = RemittanceStream(tx, file_name or tx.file_name)
+        yield stream
+        # The envelope reader now skips what is left of this transaction.
+        stream._passed = True
 
 
 def parse_835(
@@ -792,10 +852,20 @@ def _claim_segments(c: ClaimPayment) -> list[tuple[Element, ...]]:
     ]
     out += _cas_segments(c.adjustments)
     out += [
-        ("NM1", n.entity, n.entity_type, n.last_or_organization, n.first, n.middle, None,
-         n.suffix, n.id_qualifier, n.id)
+        (
+            "NM1",
+            n.entity,
+            n.entity_type,
+            n.last_or_organization,
+            n.first,
+            n.middle,
+            None,
+            n.suffix,
+            n.id_qualifier,
+            n.id,
+        )
         for n in c.names
-    ]  # fmt: skip
+    ]
     if c.inpatient is not None:
         out.append(("MIA", *c.inpatient.values))
     if c.outpatient is not None:

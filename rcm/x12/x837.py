@@ -8,7 +8,8 @@ the patient they are for.
 Building renders each segment straight to text (the writer's generic path costs several
 microseconds a segment, too slow for the 20,000 claims/s a batch of a big practice needs) and
 hands the rendered segments to `core.write_interchange`, which adds the envelope and counts.
-Delimiters inside data are still refused, naming segment and element, exactly as core does.
+Delimiters inside data are still refused, naming the segment and, where it can, the element,
+as core does.
 
 Errors never quote values: a claim's fields are PHI. They name the segment and element.
 """
@@ -203,7 +204,8 @@ class OtherPayer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineAdjudication:
-    """2430: how another payer paid one service line (SVD, CAS, DTP*573)."""
+    """2430: how another payer paid one service line (SVD, CAS, DTP*573). `revenue_code` is
+    SVD04, which 837I requires: when it is None the line's own revenue code is written."""
 
     payer_id: str
     paid_amount: Decimal
@@ -393,10 +395,6 @@ def _amount(value: Decimal) -> str:
     return text
 
 
-def _composite(*parts: str | None) -> tuple[str, ...]:
-    return tuple(p or "" for p in parts)
-
-
 class _Renderer:
     """Renders structured segments (tuples of str and tuples of str) into text, refusing data
     that holds a delimiter."""
@@ -417,7 +415,7 @@ class _Renderer:
         while not parts[-1]:
             parts.pop()
         text = el.join(parts)
-        if text.count(el) != len(parts) - 1 or self.comp in text:
+        if self.comp in text or text.count(el) != len(parts) - 1:
             self._raise_precise(seg)
         self.out.append(text)
 
@@ -811,11 +809,20 @@ def build_837_segments(
     tree: dict[
         BillingProvider, dict[tuple[Subscriber, bool], dict[Patient | None, list[Claim837]]]
     ] = {}
+    # A batch usually reuses one BillingProvider object for all its claims; hashing a nested
+    # frozen dataclass is not cheap, so the same object skips the lookup.
+    last_provider: BillingProvider | None = None
+    by_subscriber: dict[tuple[Subscriber, bool], dict[Patient | None, list[Claim837]]] = {}
     for claim in submission.claims:
-        _check_kind(claim, kind)
-        by_subscriber = tree.get(claim.billing_provider)
-        if by_subscriber is None:
-            by_subscriber = tree[claim.billing_provider] = {}
+        if claim.kind != kind:
+            _check_kind(claim, kind)
+        provider_of_claim = claim.billing_provider
+        if provider_of_claim is not last_provider:
+            found = tree.get(provider_of_claim)
+            if found is None:
+                found = tree[provider_of_claim] = {}
+            by_subscriber = found
+            last_provider = provider_of_claim
         key = (claim.subscriber, claim.patient is None)
         by_patient = by_subscriber.get(key)
         if by_patient is None:

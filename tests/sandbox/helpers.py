@@ -232,3 +232,32 @@ def build_837i(pcn: str = "INST01", *, control: int = 9) -> bytes:
         x837.IMPLEMENTATION["I"], NOW, usage="T",
     )  # fmt: skip
     return x837.build_837_interchange(envelope, header, [claim])
+
+
+def build_270(
+    members: Sequence[tuple[str, str, str]], *, payer_id: str = "60054", control: int = 20
+) -> bytes:
+    """A 270 asking about (member ID, last name, first name) for health benefit plan coverage."""
+    from rcm.x12 import x270
+
+    request = x270.EligibilityRequest(
+        source=x270.Party(entity_id="PR", name=PAYER_NAMES.get(payer_id, "PAYER"),
+                          identifier=payer_id, id_qualifier="PI"),
+        receiver=x270.Party(entity_id="1P", name="SANDBOX FAMILY PRACTICE",
+                            identifier=BILLING_NPI, id_qualifier="XX"),
+        inquiries=tuple(
+            x270.EligibilityInquiry(
+                trace_number=f"T{n:05d}", trace_originator="9231234567",
+                subscriber=x270.Member(last_name=last, first_name=first, member_id=member_id),
+                service_types=("30",), service_date=DOS,
+            )
+            for n, (member_id, last, first) in enumerate(members, start=1)
+        ),
+        reference_id=f"E{control:08d}",
+        created=NOW,
+    )  # fmt: skip
+    envelope = InterchangeEnvelope(
+        "ZZ", "SUBMIT01", "ZZ", "RCMSANDBOX", control, control, "HS", x270.IMPLEMENTATION, NOW,
+        usage="T",
+    )  # fmt: skip
+    return x270.build_270_interchange(envelope, [request])

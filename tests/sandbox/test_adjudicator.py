@@ -21,6 +21,7 @@ from tests.sandbox.helpers import (
     NOW,
     ClaimSpec,
     Line,
+    build_270,
     build_837,
     make_config,
     write_roster,
@@ -218,13 +219,14 @@ def test_same_seed_gives_byte_identical_answers(tmp_path: Path) -> None:
         r.adjudicator.process(ACCOUNT, "batch1.x12", build_837(SPECS))
         r.adjudicator.run_cycle(LATER)
         r.adjudicator.process(ACCOUNT, "batch2.x12", build_837(SPECS[:3], control=2))
+        r.adjudicator.process(ACCOUNT, "elig.x12", build_270([("W100000002", "SMITH", "JOHN")]))
         r.adjudicator.run_cycle(LATER + timedelta(days=1))
         r.adjudicator.run_cycle(LATER + timedelta(days=2))
         base = r.root / ACCOUNT
         return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*.x12"))}
 
     first, second = answers(tmp_path / "a", 7), answers(tmp_path / "b", 7)
-    assert first == second and len(first) >= 7
+    assert first == second and len(first) >= 9
     other = answers(tmp_path / "c", 8)
     assert other.keys() == first.keys() and other != first
 

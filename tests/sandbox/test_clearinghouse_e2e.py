@@ -12,11 +12,20 @@ import paramiko
 import pytest
 
 from connectors.clearinghouse import load_profile
-from rcm.x12 import x835, x999
+from rcm.x12 import x271, x835, x999
 from rcm.x12.x277ca import parse_277ca
 from sandbox.accounts import SandboxAccount
 from sandbox.clearinghouse import SandboxClearinghouse
-from tests.sandbox.helpers import LATER, NOW, REPO, SPECS_E2E, build_837, make_config, write_roster
+from tests.sandbox.helpers import (
+    LATER,
+    NOW,
+    REPO,
+    SPECS_E2E,
+    build_270,
+    build_837,
+    make_config,
+    write_roster,
+)
 
 PASSWORD = "e2e-secret"
 
@@ -80,6 +89,16 @@ def test_upload_over_sftp_gets_answers_in_inbound_folders(tmp_path: Path) -> Non
             [rem] = x835.parse_835(next(iter(eras.values())))
             assert [c.patient_control_number for c in rem.claims] == ["E2E01"]
             assert rem.total_paid == 70
+
+            with sftp.open(f"{profile.upload_folder}/.elig.x12.part", "wb") as handle:
+                handle.write(build_270([("W100000001", "DOE", "JANE")]))
+            sftp.posix_rename(
+                f"{profile.upload_folder}/.elig.x12.part", f"{profile.upload_folder}/elig.x12"
+            )
+            assert ch.wait_for_uploads(30)
+            [eligibility] = read(sftp, "inbound/271").values()
+            [response] = x271.parse_271(eligibility)
+            assert response.coverage()["status"] == "active"
         finally:
             sftp.close()
             client.close()

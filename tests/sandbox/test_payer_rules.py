@@ -303,3 +303,21 @@ def test_every_decision_balances(config, roster, lines, member, used, prior_auth
         assert ZERO_D <= ln.paid <= ln.allowed <= ln.charge
         assert all(a.amount > 0 for a in ln.adjustments)
     assert corrected(d, config.payer("60054")).balanced
+
+
+def test_synthetic_world_roster_is_readable() -> None:
+    """The roster sandbox/synthetic.py writes for the demo is in the format documented here."""
+    synthetic = pytest.importorskip("sandbox.synthetic")
+    from rcm.onboarding.schema import load_onboarding_file
+    from rcm.payers import load_payers
+
+    practices = sorted((REPO / "config" / "practices").glob("*.yaml"))
+    if not practices:
+        pytest.skip("no example practices")
+    payers = {p.key: p for p in load_payers()}
+    world = synthetic.generate_practice(
+        load_onboarding_file(practices[0]), payers, seed=5, patients=20, today=RECEIVED
+    )
+    text = synthetic.roster_csv(world.roster_members()).decode()
+    roster = parse_roster(text, yaml_format=False)
+    assert roster.members and all(m.payer_id for m in roster.members.values())

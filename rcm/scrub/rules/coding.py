@@ -15,7 +15,7 @@ from rcm.codesets.modifiers import (
 )
 from rcm.codesets.ncci import PtpTable
 from rcm.scrub.context import ScrubContext
-from rcm.scrub.model import Finding, ScrubClaim, ScrubLine, Severity
+from rcm.scrub.model import Finding, ScrubClaim, Severity
 from rcm.scrub.registry import Rule, rule
 from rcm.scrub.rules._util import modifier_problem, procedure_code_problem
 
@@ -139,13 +139,6 @@ def mod_unknown(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findi
                 )
 
 
-def _by_date(claim: ScrubClaim) -> dict[date, list[ScrubLine]]:
-    days: dict[date, list[ScrubLine]] = defaultdict(list)
-    for line in claim.lines:
-        days[line.service_date].append(line)
-    return days
-
-
 @rule(
     "MOD-25",
     severity=E,
@@ -156,7 +149,7 @@ def _by_date(claim: ScrubClaim) -> dict[date, list[ScrubLine]]:
     "(unneeded 25: warning)",
 )
 def mod_25(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    for lines in _by_date(claim).values():
+    for lines in ctx.lines_by_date(claim).values():
         procedures = sorted(
             {ln.procedure_code for ln in lines if is_procedure_for_modifier_25(ln.procedure_code)}
         )
@@ -222,7 +215,7 @@ def mod_59(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
         if ptp is None:
             continue
         if days is None:
-            days = _by_date(claim)
+            days = ctx.lines_by_date(claim)
         others = [o.procedure_code for o in days[line.service_date] if o is not line]
         breaks = _in_bypassable_pair(ptp, line.procedure_code, others, line.service_date)
         if not breaks:

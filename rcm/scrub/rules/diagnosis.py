@@ -60,7 +60,7 @@ def dx_code_set_date(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[
     summary="Each diagnosis is an ICD-10-CM code",
 )
 def dx_invalid(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    icd = ctx.icd10
+    icd = ctx.icd10_for(claim)
     for dx in claim.diagnoses:
         if icd.status(dx.code) == "invalid":
             yield r.finding(
@@ -78,7 +78,7 @@ def dx_invalid(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findin
     summary="Each diagnosis is billable (a leaf, not a category with subcodes)",
 )
 def dx_not_billable(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    icd = ctx.icd10
+    icd = ctx.icd10_for(claim)
     for dx in claim.diagnoses:
         if dx.code in icd.headers:
             yield r.finding(
@@ -96,7 +96,7 @@ def dx_not_billable(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[F
     summary="An unspecified diagnosis where more specific codes exist",
 )
 def dx_unspecified(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    more_specific = ctx.icd10.more_specific
+    more_specific = ctx.icd10_for(claim).more_specific
     for dx in claim.diagnoses:
         parent = more_specific.get(dx.code)
         if parent is not None:

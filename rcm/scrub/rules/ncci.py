@@ -68,31 +68,28 @@ def _modifier_bypasses(first: ScrubLine, second: ScrubLine) -> bool:
     return bool(sites_a and sites_b and sites_a != sites_b)
 
 
-def _lines_by_date(claim: ScrubClaim) -> dict[date, list[ScrubLine]]:
-    days: dict[date, list[ScrubLine]] = defaultdict(list)
-    for line in claim.lines:
-        days[line.service_date].append(line)
-    return days
-
-
-def _ptp_hits(claim: ScrubClaim, ctx: ScrubContext) -> Iterator[tuple[ScrubLine, ScrubLine, str]]:
+def _ptp_hits(claim: ScrubClaim, ctx: ScrubContext) -> list[tuple[ScrubLine, ScrubLine, str]]:
     """(column 1 line, column 2 line, modifier indicator) for each edit in force."""
+    hits: list[tuple[ScrubLine, ScrubLine, str]] | None = ctx.scratch.get("ptp")
+    if hits is not None:
+        return hits
+    hits = []
     ptp = ctx.ptp_for(claim)
-    if ptp is None or len(claim.lines) < 2:
-        return
-    edits = ptp.edits
-    for service_date, lines in _lines_by_date(claim).items():
-        if len(lines) < 2:
-            continue
-        for first in lines:
-            for second in lines:
-                if first is second or first.procedure_code == second.procedure_code:
-                    continue
-                if (first.procedure_code, second.procedure_code) not in edits:
-                    continue
-                edit = ptp.edit_for(first.procedure_code, second.procedure_code, service_date)
-                if edit is not None and edit.modifier_indicator != "9":
-                    yield first, second, edit.modifier_indicator
+    if ptp is not None and len(claim.lines) > 1:
+        edits = ptp.edits
+        for service_date, lines in ctx.lines_by_date(claim).items():
+            if len(lines) < 2:
+                continue
+            for first in lines:
+                for second in lines:
+                    a, b = first.procedure_code, second.procedure_code
+                    if a == b or (a, b) not in edits:
+                        continue
+                    edit = ptp.edit_for(a, b, service_date)
+                    if edit is not None and edit.modifier_indicator != "9":
+                        hits.append((first, second, edit.modifier_indicator))
+    ctx.scratch["ptp"] = hits
+    return hits
 
 
 @rule(
@@ -189,12 +186,12 @@ def mue_date_of_service(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterat
         if units <= edit.value:
             continue
         if edit.adjudication is MueAdjudication.DATE_OF_SERVICE_POLICY:
-            advice = "this limit is set by policy and cannot be exceeded on appeal"
+            advice = "The limit is set by policy and is not raised on appeal"
         else:
-            advice = "units above it are denied; an appeal needs the medical record"
+            advice = "Units above it are denied; an appeal needs the medical record"
         yield r.finding(
             f"Line {lines[-1].line_number}: {code} is billed {_units(units)} units on one date "
             f"of service, above its MUE of {edit.value} per day (MAI {int(edit.adjudication)}, "
-            f"{edit.adjudication.label}); {advice}.",
+            f"{edit.adjudication.label}). {advice}.",
             line=lines[-1].line_number,
         )

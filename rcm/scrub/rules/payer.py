@@ -58,9 +58,10 @@ def timely_filing(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fin
 def duplicate_claim(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if claim.frequency_code != "1" or not ctx.duplicates.services:
         return
-    allowed = {claim.id, claim.original_claim_id}
     for line, key in zip(claim.lines, service_keys(claim), strict=True):
-        others = ctx.duplicates.holders(key) - allowed
+        others = [
+            o for o in ctx.duplicates.duplicated_by(key, claim.id) if o != claim.original_claim_id
+        ]
         if others:
             ids = ", ".join(sorted(str(o) for o in others))
             yield r.finding(

@@ -39,11 +39,15 @@ def _address_findings(
         yield r.finding(f"{what} city is missing.", loop=loop, field="N401")
     state = address.state if address else None
     problem = state_problem(state)
-    if problem:
+    if problem == "required":
+        yield r.finding(f"{what} state is missing.", loop=loop, field="N402")
+    elif problem:
         yield r.finding(f"{what} state: {problem}.", loop=loop, field="N402")
     zip_code = address.zip if address else None
     problem = zip_problem(zip_code)
-    if problem:
+    if problem == "required":
+        yield r.finding(f"{what} ZIP code is missing.", loop=loop, field="N403")
+    elif problem:
         yield r.finding(f"{what} ZIP code: {problem}.", loop=loop, field="N403")
 
 
@@ -254,7 +258,8 @@ def subscriber_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fin
     loop="2010BA",
     field="NM103",
     topic=TOPIC,
-    summary="Subscriber name (and birth date, sex: warning) when the patient is not the subscriber",
+    summary="Relationship code valid; subscriber name (birth date, sex: warning) when the "
+    "patient is not the subscriber",
 )
 def subscriber_data(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     coverage = claim.coverage

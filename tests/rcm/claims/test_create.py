@@ -99,12 +99,12 @@ class Clinic:
             role=ProviderRole.FACILITY,
         )
         self.payer = s.execute(
-            select(Payer).where(Payer.key == "plan-one")
+            select(Payer).where(col(Payer.key) == "plan-one")
         ).scalars().first() or Payer(
             key="plan-one", name="PLAN ONE", payer_id="11111", claim_filing_indicator="CI"
         )
         self.second_payer = s.execute(
-            select(Payer).where(Payer.key == "plan-two")
+            select(Payer).where(col(Payer.key) == "plan-two")
         ).scalars().first() or Payer(
             key="plan-two", name="PLAN TWO", payer_id="22222", claim_filing_indicator="MB"
         )
@@ -215,8 +215,8 @@ class Clinic:
         return list(
             self.session.execute(
                 select(Claim)
-                .where(Claim.practice_id == self.practice.id)
-                .order_by(Claim.patient_control_number)
+                .where(col(Claim.practice_id) == self.practice.id)
+                .order_by(col(Claim.patient_control_number))
             ).scalars()
         )
 
@@ -258,7 +258,7 @@ def test_professional_and_institutional_claims_from_encounters(session: Session)
     assert claims["NOR-V1002"].claim_type == ClaimType.INSTITUTIONAL
 
     charges = (
-        session.execute(select(LedgerEntry).where(LedgerEntry.claim_id == professional.id))
+        session.execute(select(LedgerEntry).where(col(LedgerEntry.claim_id) == professional.id))
         .scalars()
         .all()
     )
@@ -269,7 +269,7 @@ def test_professional_and_institutional_claims_from_encounters(session: Session)
         session, practice_id=clinic.practice.id, claim_id=professional.id
     ) == Decimal("140.00")
     events = (
-        session.execute(select(ClaimEvent).where(ClaimEvent.claim_id == professional.id))
+        session.execute(select(ClaimEvent).where(col(ClaimEvent.claim_id) == professional.id))
         .scalars()
         .all()
     )
@@ -368,7 +368,11 @@ def test_a_pcn_already_taken_gets_a_salted_hash(session: Session) -> None:
     )
     session.flush()
     create_claims(session, practice_id=clinic.practice.id, today=TODAY)
-    claim = session.execute(select(Claim).where(Claim.encounter_id == encounter.id)).scalars().one()
+    claim = (
+        session.execute(select(Claim).where(col(Claim.encounter_id) == encounter.id))
+        .scalars()
+        .one()
+    )
     assert claim.patient_control_number.startswith("NOR.")
     assert len(claim.patient_control_number) == PCN_MAX_LENGTH
 
@@ -405,28 +409,60 @@ def _bulk_encounters(session: Session, clinic: Clinic, n: int) -> None:
         patient_id, coverage_id, encounter_id = new_id(), new_id(), new_id()
         if i % 4 == 0:
             patients.append(
-                dict(id=patient_id, practice_id=practice_id, account_number=f"B{i}",
-                     first_name="T", last_name="P", birth_date=date(1980, 1, 1))
-            )  # fmt: skip
+                dict(
+                    id=patient_id,
+                    practice_id=practice_id,
+                    account_number=f"B{i}",
+                    first_name="T",
+                    last_name="P",
+                    birth_date=date(1980, 1, 1),
+                )
+            )
             coverages.append(
-                dict(id=coverage_id, practice_id=practice_id, patient_id=patient_id,
-                     payer_id=clinic.payer.id, priority=1, member_id=f"M{i}")
-            )  # fmt: skip
+                dict(
+                    id=coverage_id,
+                    practice_id=practice_id,
+                    patient_id=patient_id,
+                    payer_id=clinic.payer.id,
+                    priority=1,
+                    member_id=f"M{i}",
+                )
+            )
             current = (patient_id, coverage_id)
         encounters.append(
-            dict(id=encounter_id, practice_id=practice_id, external_id=f"BULK{i}",
-                 patient_id=current[0], coverage_id=current[1], payer_id=clinic.payer.id,
-                 service_date=DOS, claim_type=ClaimType.PROFESSIONAL, place_of_service="11",
-                 created_at=datetime(2026, 11, 3).astimezone())
-        )  # fmt: skip
+            dict(
+                id=encounter_id,
+                practice_id=practice_id,
+                external_id=f"BULK{i}",
+                patient_id=current[0],
+                coverage_id=current[1],
+                payer_id=clinic.payer.id,
+                service_date=DOS,
+                claim_type=ClaimType.PROFESSIONAL,
+                place_of_service="11",
+                created_at=datetime(2026, 11, 3).astimezone(),
+            )
+        )
         for number, charge in ((1, "100.00"), (2, "20.00")):
             lines.append(
-                dict(id=new_id(), practice_id=practice_id, encounter_id=encounter_id,
-                     line_number=number, procedure_code="99213", charge=Decimal(charge),
-                     units=Decimal("1"), modifiers=[], diagnosis_pointers=[1])
-            )  # fmt: skip
-    for model, rows in ((Patient, patients), (Coverage, coverages), (Encounter, encounters),
-                        (ServiceLine, lines)):  # fmt: skip
+                dict(
+                    id=new_id(),
+                    practice_id=practice_id,
+                    encounter_id=encounter_id,
+                    line_number=number,
+                    procedure_code="99213",
+                    charge=Decimal(charge),
+                    units=Decimal("1"),
+                    modifiers=[],
+                    diagnosis_pointers=[1],
+                )
+            )
+    for model, rows in (
+        (Patient, patients),
+        (Coverage, coverages),
+        (Encounter, encounters),
+        (ServiceLine, lines),
+    ):
         session.execute(insert(model), rows)
     session.commit()
 

@@ -258,3 +258,29 @@ def test_modifier_and_pos_tables() -> None:
     assert not place_of_service_valid_on("10", date(2021, 12, 31))
     assert place_of_service_valid_on("10", date(2022, 1, 1))
     assert not place_of_service_valid_on("30", date(2026, 1, 1))
+
+
+# ICD-10-CM releases from CMS order files -------------------------------------------------------
+
+
+def test_icd10_order_file_release() -> None:
+    from rcm.codesets.icd10 import Icd10File, load_icd10cm_order, release_dates_from_name
+
+    release = load_icd10cm_order(Icd10File(CMS / "icd10cm_order_2027.txt"))
+    assert (release.version, release.effective_from) == ("2027", date(2026, 10, 1))
+    assert release.status("R5087") == "billable" and release.status("R508") == "header"
+    assert release.status("E119") == "invalid"
+    assert dict(release.more_specific) == {"J069": "J06"}
+    assert release_dates_from_name("icd10cm-order-April-2025.txt") == ("2025-04", date(2025, 4, 1))
+    assert release_dates_from_name("codes.txt") is None
+    with pytest.raises(ConfigError, match="effective date"):
+        load_icd10cm_order(Icd10File(CMS / "README.md"))
+
+
+def test_icd10_release_in_force_by_date_of_service() -> None:
+    sets = load_code_sets(discover(CMS))
+    assert [r.version for r in sets.icd10_releases.releases] == ["2026-04", "2027"]  # type: ignore[union-attr]
+    assert sets.icd10_for(date(2026, 9, 30)).version == "2026-04"
+    assert sets.icd10_for(date(2026, 10, 1)).version == "2027"
+    assert sets.icd10_for(date(2020, 1, 1)).version == "2026-04"  # before any: the oldest
+    assert sets.describe()["icd10cm_releases"] == ["2026-04", "2027"]

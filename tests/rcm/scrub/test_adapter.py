@@ -131,6 +131,16 @@ def test_duplicates_against_billed_claims_and_within_the_batch(
     assert edit.rule_id == "DUPLICATE-CLAIM" and str(billed.id) in edit.message
 
 
+def test_of_two_new_duplicates_the_first_goes_out(session: Session, world: ScrubWorld) -> None:
+    patient = world.patient()
+    first = world.claim("PCN1", patient=patient)
+    second = world.claim("PCN2", patient=patient)
+    outcome = scrub_claims(session, practice_id=world.practice.id, today=TODAY)
+    assert outcome.ready == [first.id] and outcome.held == [second.id]
+    [edit] = _edits(session, second)
+    assert edit.rule_id == "DUPLICATE-CLAIM" and str(first.id) in edit.message
+
+
 def test_secondary_waits_for_primary_adjudication(session: Session, world: ScrubWorld) -> None:
     patient, primary_coverage = world.patient()
     secondary_coverage = Coverage(

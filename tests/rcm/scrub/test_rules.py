@@ -377,6 +377,11 @@ def test_duplicate_claim_found_in_index_but_not_for_itself_or_its_original() -> 
     second = clean_claim(patient=first.patient)
     findings = scrub_claim(second, ctx)
     assert _ids(findings) == [("DUPLICATE-CLAIM", E)]
+    # Added to the batch after the first: still the duplicate; the first stays clean.
+    ctx.duplicates.add_claim(second)
+    assert scrub_claim(first, ctx) == []
+    findings = scrub_claim(second, ctx)
+    assert _ids(findings) == [("DUPLICATE-CLAIM", E)]
     assert str(first.id) in findings[0].message and findings[0].line_number == 1
     other_patient = clean_claim()
     assert scrub_claim(other_patient, ctx) == []
@@ -517,6 +522,24 @@ def test_hcpcs_code_not_yet_effective_and_unknown() -> None:
     assert hits and "takes effect on 2025-01-01" in hits[0].message
     unknown = [f for f in _scrub(lines(line(code="A9999"))(), True) if f.rule_id == "PROC-HCPCS"]
     assert unknown and "not in the CMS HCPCS" in unknown[0].message
+
+
+def test_diagnosis_checked_against_release_in_force() -> None:
+    dos = date(2026, 10, 5)
+    ctx_today = date(2026, 10, 20)
+
+    def claim(code: str) -> ScrubClaim:
+        return clean_claim(lines=[line(service_date=dos)], service_date_from=dos,
+                           service_date_to=dos, diagnoses=[ScrubDiagnosis(1, code)])  # fmt: skip
+
+    with_2027 = context(cms=True, today=ctx_today)
+    bundled_only = context(cms=False, today=ctx_today)
+    assert scrub_claim(claim("R5087"), with_2027) == []
+    assert [f.rule_id for f in scrub_claim(claim("R5087"), bundled_only)] == ["DX-INVALID"]
+    [finding] = scrub_claim(claim("E119"), with_2027)
+    assert finding.rule_id == "DX-INVALID" and "release 2027" in finding.message
+    # The same code on a date of service in the April 2026 release is fine.
+    assert scrub_claim(clean_claim(diagnoses=[ScrubDiagnosis(1, "E119")]), with_2027) == []
 
 
 def test_place_of_service_not_yet_in_effect() -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from rcm.identifiers import make_npi
-from rcm.x12 import x270, x271
+from rcm.x12 import x270, x271, x276, x277
 from rcm.x12 import x837 as m
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -588,3 +588,200 @@ def eligibility_271s(draw: st.DrawFn) -> x271.Eligibility271:
     return x271.Eligibility271(
         reference_id=draw(identifier(1, 30)), created=draw(created), responses=tuple(responses)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# 276 / 277
+# --------------------------------------------------------------------------------------------
+
+status_providers = st.builds(
+    x270.Party, entity_id=st.just("1P"), name=words(3), id_qualifier=st.just("XX"),
+    identifier=npis,
+)  # fmt: skip
+status_receivers = st.builds(
+    x270.Party, entity_id=st.just("41"), name=words(3), id_qualifier=st.just("46"),
+    identifier=identifier(2, 15),
+)  # fmt: skip
+
+
+def status_members(entity: str, demographics: bool) -> st.SearchStrategy[x270.Member]:
+    return st.builds(
+        x270.Member,
+        last_name=words(2),
+        first_name=st.none() | text(1, 15),
+        member_id=identifier(6, 15) if entity == "IL" else st.none(),
+        birth_date=(st.none() | birth_dates) if demographics else st.none(),
+        sex=(st.none() | sexes) if demographics else st.none(),
+    )
+
+
+@st.composite
+def _period(draw: st.DrawFn) -> tuple[date | None, date | None]:
+    start = draw(st.none() | dates)
+    if start is None:
+        return None, None
+    extra = draw(st.none() | st.integers(1, 30))
+    return start, date.fromordinal(start.toordinal() + extra) if extra else None
+
+
+@st.composite
+def status_inquiries(
+    draw: st.DrawFn,
+    providers: st.SearchStrategy[x270.Party],
+    subscribers: st.SearchStrategy[x270.Member],
+) -> x276.ClaimStatusInquiry:
+    start, end = draw(_period())
+    lines = []
+    for _ in range(draw(st.integers(0, 2))):
+        line_start, line_end = draw(_period())
+        lines.append(
+            x276.ServiceLineInquiry(
+                procedure_code=draw(cpt), modifiers=draw(modifiers), charge=draw(money),
+                units=draw(st.none() | units),
+                line_item_control_number=draw(st.none() | identifier(2, 20)),
+                service_date=line_start, service_date_end=line_end,
+            )
+        )  # fmt: skip
+    return x276.ClaimStatusInquiry(
+        provider=draw(providers),
+        subscriber=draw(subscribers),
+        patient=draw(st.none() | status_members("QC", True)),
+        trace_number=draw(trace_numbers),
+        payer_claim_number=draw(st.none() | identifier(5, 20)),
+        patient_control_number=draw(st.none() | identifier(1, 38)),
+        bill_type=draw(st.none() | st.sampled_from(["111", "131", "851"])),
+        charge=draw(st.none() | money),
+        service_date=start,
+        service_date_end=end,
+        lines=tuple(lines),
+    )
+
+
+@st.composite
+def status_requests(draw: st.DrawFn) -> x276.ClaimStatusRequest:
+    providers = draw(st.lists(status_providers, min_size=1, max_size=2, unique=True))
+    subscribers = draw(st.lists(status_members("IL", True), min_size=1, max_size=2))
+    return x276.ClaimStatusRequest(
+        source=draw(eligibility_sources),
+        receiver=draw(status_receivers),
+        inquiries=tuple(draw(st.lists(
+            status_inquiries(st.sampled_from(providers), st.sampled_from(subscribers)),
+            min_size=1, max_size=4,
+        ))),
+        reference_id=draw(identifier(1, 30)),
+        created=draw(created),
+    )  # fmt: skip
+
+
+status_codes = st.builds(
+    x277.StatusCode,
+    category=st.sampled_from(["A1", "A2", "A3", "F0", "F1", "F2", "P1", "P3", "E0"]),
+    code=st.sampled_from(["0", "3", "20", "65", "88", "317", "562"]),
+    entity=st.none() | st.sampled_from(["QC", "IL", "PR", "41"]),
+)
+
+
+@st.composite
+def status_infos(draw: st.DrawFn) -> x277.StatusInfo:
+    paid = draw(st.booleans())
+    return x277.StatusInfo(
+        status=draw(status_codes),
+        effective_date=draw(dates),
+        action_code=draw(st.none() | st.sampled_from(["WQ", "U", "15"])),
+        charge=draw(st.none() | money),
+        paid_amount=draw(small_money) if paid else None,
+        adjudication_date=draw(dates) if paid else None,
+        payment_method=draw(st.sampled_from(["ACH", "CHK"])) if paid else None,
+        payment_date=draw(dates) if paid else None,
+        check_number=draw(identifier(4, 16)) if paid else None,
+        additional=tuple(draw(st.lists(status_codes, max_size=2))),
+        message=draw(st.none() | words(4)),
+    )
+
+
+@st.composite
+def claim_statuses(
+    draw: st.DrawFn,
+    providers: st.SearchStrategy[x270.Party],
+    subscribers: st.SearchStrategy[x270.Member],
+) -> x277.ClaimStatus:
+    start, end = draw(_period())
+    lines = []
+    for _ in range(draw(st.integers(0, 2))):
+        line_start, line_end = draw(_period())
+        lines.append(
+            x277.ServiceLineStatus(
+                procedure_code=draw(cpt), modifiers=draw(modifiers), charge=draw(money),
+                paid_amount=draw(st.none() | small_money), units=draw(st.none() | units),
+                statuses=tuple(draw(st.lists(status_infos(), min_size=1, max_size=2))),
+                line_item_control_number=draw(st.none() | identifier(2, 20)),
+                service_date=line_start, service_date_end=line_end,
+            )
+        )  # fmt: skip
+    return x277.ClaimStatus(
+        provider=draw(providers),
+        subscriber=draw(subscribers),
+        patient=draw(st.none() | status_members("QC", False)),
+        trace_number=draw(trace_numbers),
+        statuses=tuple(draw(st.lists(status_infos(), min_size=1, max_size=2))),
+        payer_claim_number=draw(st.none() | identifier(5, 20)),
+        patient_control_number=draw(st.none() | identifier(1, 38)),
+        bill_type=draw(st.none() | st.sampled_from(["111", "131"])),
+        service_date=start,
+        service_date_end=end,
+        lines=tuple(lines),
+    )
+
+
+@st.composite
+def status_responses(draw: st.DrawFn) -> x277.ClaimStatusResponse:
+    providers = draw(st.lists(status_providers, min_size=1, max_size=2, unique=True))
+    subscribers = draw(st.lists(status_members("IL", False), min_size=1, max_size=2))
+    receiver = draw(status_receivers)
+    levels = []
+    if draw(st.booleans()):
+        levels.append(
+            x277.LevelStatus(level="receiver", party=receiver, trace_number=draw(trace_numbers),
+                             statuses=tuple(draw(st.lists(status_infos(), min_size=1,
+                                                          max_size=2))))
+        )  # fmt: skip
+    if draw(st.booleans()):
+        levels.append(
+            x277.LevelStatus(level="provider", party=providers[0],
+                             trace_number=draw(trace_numbers),
+                             statuses=(draw(status_infos()),))
+        )  # fmt: skip
+    return x277.ClaimStatusResponse(
+        source=draw(eligibility_sources),
+        receiver=receiver,
+        claims=tuple(draw(st.lists(
+            claim_statuses(st.sampled_from(providers), st.sampled_from(subscribers)),
+            max_size=4,
+        ))),
+        level_statuses=tuple(levels),
+        reference_id=draw(identifier(1, 30)),
+        created=draw(created),
+    )  # fmt: skip
+
+
+def status_file_order(items: tuple, first_providers: tuple = ()) -> list:  # type: ignore[type-arg]
+    """Claims (276 inquiries, 277 statuses) in the order the builders write them: grouped by
+    provider (those in `first_providers` first), subscriber, then patient."""
+    first: dict[object, int] = {}
+
+    def rank(key: object) -> int:
+        return first.setdefault(key, len(first))
+
+    for provider in first_providers:
+        rank(("p", provider))
+    keyed = [
+        (
+            rank(("p", c.provider)),
+            rank(("s", c.provider, c.subscriber, c.patient is None)),
+            rank(("t", c.provider, c.subscriber, c.patient is None, c.patient)),
+            index,
+            c,
+        )
+        for index, c in enumerate(items)
+    ]
+    return [item[-1] for item in sorted(keyed, key=lambda k: k[:4])]

@@ -99,9 +99,14 @@ def test_lowercase_segment_ids_are_read_as_uppercase() -> None:
     assert ids(lowered) == ids(data)
 
 
+def test_lowercase_isa_is_read() -> None:
+    data = small_file(1)
+    assert ids(data.replace(b"ISA*", b"isa*", 1)) == ids(data)
+
+
 def test_empty_trailing_elements_read_as_empty() -> None:
     data = small_file(1).replace(b"TRN*1*1~", b"TRN*1*1***~")
-    seg = [s for s in iter_segments(data) if s.id == "TRN"][0]
+    seg = next(s for s in iter_segments(data) if s.id == "TRN")
     assert seg[2] == "1" and seg[3] == "" and seg[9] == ""
 
 

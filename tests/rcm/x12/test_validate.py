@@ -77,7 +77,7 @@ def valid_835(*, filing_indicator: str = "12", last_name: str = "ZYXWVUT") -> by
             city="AUSTIN",
             state="TX",
             postal_code="78701",
-        ),  # fmt: skip
+        ),
         payee=Party("PE", "GOOD CLINIC", "XX", "1234567893"),
         claims=[claim],
     )
@@ -131,11 +131,28 @@ def test_broken_envelope_is_a_syntax_error_without_pyx12() -> None:
 
 
 def test_set_without_a_pyx12_map_gets_structural_checks() -> None:
-    env = InterchangeEnvelope("ZZ", "PRACTICE", "ZZ", "PAYER", 3, 3, "HS", "005010X279A1",
-                              datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
-    data = write_interchange(env, [TransactionBody("270", "0001", [("BHT", "0022", "13", "X1",
-                                                                    date(2026, 1, 1), "1200")],
-                                                   "005010X279A1")])  # fmt: skip
+    env = InterchangeEnvelope(
+        "ZZ",
+        "PRACTICE",
+        "ZZ",
+        "PAYER",
+        3,
+        3,
+        "HS",
+        "005010X279A1",
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    data = write_interchange(
+        env,
+        [
+            TransactionBody(
+                "270",
+                "0001",
+                [("BHT", "0022", "13", "X1", date(2026, 1, 1), "1200")],
+                "005010X279A1",
+            )
+        ],
+    )
     report = validate(data)
     assert report.validator == "structural"
     assert any("no map" in n for n in report.notes)

@@ -100,13 +100,18 @@ def test_ik4_before_ik3_is_refused() -> None:
 
 
 def _claims_file(n: int) -> bytes:
-    env = InterchangeEnvelope("ZZ", "PRACTICE", "ZZ", "CH", 9, 9, "HC", "005010X222A1",
-                              datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    env = InterchangeEnvelope(
+        "ZZ", "PRACTICE", "ZZ", "CH", 9, 9, "HC", "005010X222A1", datetime(2026, 1, 1, tzinfo=UTC)
+    )
     bodies = [
-        TransactionBody("837", f"{i:04d}", [("BHT", "0019", "00", str(i)), ("CLM", f"P{i}", Decimal(1))],
-                        "005010X222A1")
+        TransactionBody(
+            "837",
+            f"{i:04d}",
+            [("BHT", "0019", "00", str(i)), ("CLM", f"P{i}", Decimal(1))],
+            "005010X222A1",
+        )
         for i in range(1, n + 1)
-    ]  # fmt: skip
+    ]
     return write_interchange(env, bodies)
 
 

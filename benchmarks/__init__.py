@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.run` (make bench) runs every `*_bench.py` module."""

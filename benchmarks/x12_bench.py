@@ -1,0 +1,321 @@
+"""X12 engine benchmarks: 835 parse throughput and memory, pyx12 validation throughput.
+
+Figures (one JSON line each, see benchmarks/run.py):
+
+- x12.835_parse: segments/s through `iter_remittances` to typed claim payments, one core.
+  Baselines: `bytes.split` on terminator then element separator over the same bytes
+  (x12.835_split_bytes) and the same with `str.split` after decoding (x12.835_split_str): the
+  practical limit for pure Python.
+- x12.835_parse_peak_rss: peak resident memory (VmHWM) of a fresh subprocess that streams a
+  generated 835 of RCM_BENCH_BIG_MB megabytes (default 200) from a temporary file, against the
+  same subprocess streaming a file a tenth of that size (flat memory: the two are about equal).
+- x12.pyx12_validate: claims/s through `rcm.x12.validate.validate` (pyx12, 835 map) in one
+  process, and x12.pyx12_validate_pool across all cores with a ProcessPoolExecutor;
+  x12.pyx12_validate_837p(_pool): the same for an 837P batch built by `rcm.x12.x837` (the
+  outbound gate), when that module is present.
+
+Sizes: RCM_BENCH_835_MB (default 20) for throughput, RCM_BENCH_BIG_MB (default 200) for memory,
+RCM_BENCH_VALIDATE_CLAIMS (default 2000) per validated file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+TARGET_SEGMENTS_PER_SECOND = 300_000
+
+HEADER = (
+    "ISA*00*          *00*          *ZZ*PAYERSENDER    *ZZ*PRACTICE       *260304*0506*^*00501*"
+    "000000042*0*P*:~GS*HP*PAYERSENDER*PRACTICE*20260304*0506*42*X*005010X221A1~"
+)
+TX_HEAD = (
+    "ST*835*{control}~BPR*I*{total}*C*CHK************20260304~TRN*1*CHECK{control}*1512345678~"
+    "N1*PR*ACME HEALTH~N3*PO BOX 1~N4*AUSTIN*TX*78701~PER*BL*EDI*TE*8005550000~"
+    "N1*PE*GOOD CLINIC*XX*1234567893~LX*1~"
+)
+CLAIM = (
+    "CLP*PCN{n}*1*150*100*0*12*CCN{n}*11*1~NM1*QC*1*DOE*JANE****MI*M{n}~DTM*050*20260203~"
+    "SVC*HC:99213*100*70**1~DTM*472*20260201~CAS*CO*45*30~"
+    "SVC*HC:87070:25*50*30**1~DTM*472*20260201~CAS*CO*45*15*1*PR*2*5~LQ*HE*N130~"
+)
+CLAIM_SEGMENTS = CLAIM.count("~")
+TX_HEAD_SEGMENTS = TX_HEAD.count("~")
+
+
+def _figure(
+    name: str,
+    value: float,
+    unit: str,
+    workload: str,
+    baseline: tuple[str, float, str] | None,
+) -> dict[str, Any]:
+    record = {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "workload": workload,
+        "baseline": {"name": baseline[0], "value": baseline[1], "unit": baseline[2]}
+        if baseline
+        else None,
+    }
+    print(json.dumps(record), flush=True)
+    return record
+
+
+def transaction_text(control: int, claims: int, first: int = 0) -> str:
+    body = [TX_HEAD.format(control=f"{control:04d}", total=100 * claims)]
+    body += [CLAIM.format(n=first + i) for i in range(claims)]
+    count = TX_HEAD_SEGMENTS + CLAIM_SEGMENTS * claims + 1
+    body.append(f"SE*{count}*{control:04d}~")
+    return "".join(body)
+
+
+def generate_835(target_bytes: int, claims_per_tx: int = 2000) -> Iterator[str]:
+    """Chunks of one interchange of 835s totalling about `target_bytes`."""
+    yield HEADER
+    per_tx = len(transaction_text(1, claims_per_tx))
+    transactions = max(1, target_bytes // per_tx)
+    for control in range(1, transactions + 1):
+        yield transaction_text(control, claims_per_tx, control * claims_per_tx)
+    yield f"GE*{transactions}*42~IEA*1*000000042~"
+
+
+def _best(fn: Any, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        fn()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def bench_parse(megabytes: int) -> list[dict[str, Any]]:
+    from rcm.x12.core import iter_segments
+    from rcm.x12.x835 import iter_remittances
+
+    data = "".join(generate_835(megabytes << 20)).encode()
+    segments = sum(1 for _ in iter_segments(data))
+    claims = 0
+
+    def parse() -> None:
+        nonlocal claims
+        claims = 0
+        for stream in iter_remittances(data):
+            for _ in stream.claims():
+                claims += 1
+
+    def split_bytes() -> None:
+        for raw in data.split(b"~"):
+            raw.split(b"*")
+
+    def split_str() -> None:
+        for raw in data.decode().split("~"):
+            raw.split("*")
+
+    workload = f"generated 835, {len(data) >> 20} MB, {segments} segments, one core, best of 3"
+    parse_rate = segments / _best(parse, 3)
+    bytes_rate = segments / _best(split_bytes, 3)
+    str_rate = segments / _best(split_str, 3)
+    target = ("target", TARGET_SEGMENTS_PER_SECOND, "segments/s")
+    return [
+        _figure(
+            "x12.835_parse",
+            round(parse_rate),
+            "segments/s",
+            workload + f", {claims} claims",
+            ("x12.835_split_bytes", round(bytes_rate), "segments/s"),
+        ),
+        _figure("x12.835_parse_vs_target", round(parse_rate), "segments/s", workload, target),
+        _figure("x12.835_split_bytes", round(bytes_rate), "segments/s", workload, None),
+        _figure("x12.835_split_str", round(str_rate), "segments/s", workload, None),
+    ]
+
+
+_CHILD = """
+import resource, sys, time
+from rcm.x12.x835 import iter_remittances
+started = time.perf_counter()
+claims = 0
+for stream in iter_remittances(sys.argv[1]):
+    for _ in stream.claims():
+        claims += 1
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    # VmHWM is this process image's own high-water mark; ru_maxrss survives exec and would
+    # report the parent benchmark's size instead.
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    pass
+print(peak, claims, time.perf_counter() - started)
+"""
+
+
+def _peak_rss(path: Path) -> tuple[int, int, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    ).stdout.split()
+    return int(out[0]), int(out[1]), float(out[2])
+
+
+def bench_memory(megabytes: int) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = []
+        results = {}
+        for size in (max(1, megabytes // 10), megabytes):
+            path = Path(tmp) / f"era_{size}.835"
+            with path.open("w", encoding="ascii") as fh:
+                for chunk in generate_835(size << 20):
+                    fh.write(chunk)
+            actual = path.stat().st_size
+            rss_kb, claims, seconds = _peak_rss(path)
+            results[size] = (actual, rss_kb, claims, seconds)
+            path.unlink()
+        small, big = results[max(1, megabytes // 10)], results[megabytes]
+        figures.append(
+            _figure(
+                "x12.835_parse_peak_rss",
+                round(big[1] / 1024, 1),
+                "MB",
+                f"iter_remittances over a {big[0] >> 20} MB generated 835 file ({big[2]} claims, "
+                f"{big[3]:.1f} s wall) in a subprocess, peak RSS (VmHWM)",
+                (
+                    f"x12.835_parse_peak_rss_{small[0] >> 20}MB_file",
+                    round(small[1] / 1024, 1),
+                    "MB",
+                ),
+            )
+        )
+        return figures
+
+
+def _validate_bytes(data: bytes) -> int:
+    from rcm.x12.validate import validate
+
+    report = validate(data)
+    if report.errors:
+        raise RuntimeError(f"generated 835 is not valid: {report.errors[0].describe()}")
+    return data.count(b"~CLP*")
+
+
+def bench_validate(claims: int) -> list[dict[str, Any]]:
+    text = HEADER + transaction_text(1, claims) + "GE*1*42~IEA*1*000000042~"
+    data = text.encode()
+    _validate_bytes(data)  # warm: maps parsed once per process
+    started = time.perf_counter()
+    done = _validate_bytes(data)
+    single = done / (time.perf_counter() - started)
+    workers = os.cpu_count() or 1
+    files = [data] * (workers * 2)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_validate_bytes, files[:workers]))  # warm every worker
+        started = time.perf_counter()
+        total = sum(pool.map(_validate_bytes, files))
+        pooled = total / (time.perf_counter() - started)
+    workload = f"835 with {claims} claims (2 service lines each), pyx12 835 map"
+    return [
+        _figure("x12.pyx12_validate", round(single), "claims/s", workload + ", one process", None),
+        _figure(
+            "x12.pyx12_validate_pool",
+            round(pooled),
+            "claims/s",
+            workload + f", {len(files)} files over {workers} worker processes",
+            ("x12.pyx12_validate", round(single), "claims/s"),
+        ),
+    ]
+
+
+def _837_bytes(claims: int) -> bytes | None:
+    """An 837P batch from the 837 builder's own benchmark data, when that module is present."""
+    try:
+        from datetime import UTC, datetime
+
+        from benchmarks.x837_bench import make_claims
+        from rcm.x12.core import InterchangeEnvelope
+        from rcm.x12.x837 import Contact, Header837, Receiver, Submitter, build_837_interchange
+    except ImportError:
+        return None
+    header = Header837(
+        submitter=Submitter(
+            name="SYNTHETIC BILLING",
+            identifier="SUBMIT01",
+            contact=Contact(name="OPS", phone="5555550100"),
+        ),
+        receiver=Receiver(name="SANDBOX CLEARINGHOUSE", identifier="SANDBOX"),
+        reference_id="BATCH0001",
+        created=datetime(2026, 1, 31, 12, 0),
+    )
+    envelope = InterchangeEnvelope(
+        sender_qualifier="ZZ",
+        sender_id="SUBMIT01",
+        receiver_qualifier="ZZ",
+        receiver_id="SANDBOX",
+        control_number=1,
+        group_control_number=1,
+        functional_id="HC",
+        version="005010X222A1",
+        created=datetime(2026, 1, 31, 12, 0, tzinfo=UTC),
+    )
+    return bytes(build_837_interchange(envelope, header, make_claims(claims)))
+
+
+def _validate_837(data: bytes) -> int:
+    from rcm.x12.validate import validate
+
+    report = validate(data)
+    if report.errors:
+        raise RuntimeError(f"generated 837P is not valid: {report.errors[0].describe()}")
+    return data.count(b"~CLM*")
+
+
+def bench_validate_837(claims: int) -> list[dict[str, Any]]:
+    data = _837_bytes(claims)
+    if data is None:
+        return []
+    _validate_837(data)
+    started = time.perf_counter()
+    single = _validate_837(data) / (time.perf_counter() - started)
+    workers = os.cpu_count() or 1
+    files = [data] * (workers * 2)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_validate_837, files[:workers]))
+        started = time.perf_counter()
+        pooled = sum(pool.map(_validate_837, files)) / (time.perf_counter() - started)
+    workload = f"837P batch of {claims} claims (benchmarks.x837_bench data), pyx12 X222A1 map"
+    return [
+        _figure(
+            "x12.pyx12_validate_837p", round(single), "claims/s", workload + ", one process", None
+        ),
+        _figure(
+            "x12.pyx12_validate_837p_pool",
+            round(pooled),
+            "claims/s",
+            workload + f", {len(files)} files over {workers} worker processes",
+            ("x12.pyx12_validate_837p", round(single), "claims/s"),
+        ),
+    ]
+
+
+def run() -> list[dict[str, Any]]:
+    figures = bench_parse(int(os.environ.get("RCM_BENCH_835_MB", "20")))
+    figures += bench_validate(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
+    figures += bench_validate_837(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
+    figures += bench_memory(int(os.environ.get("RCM_BENCH_BIG_MB", "200")))
+    return figures
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,137 @@
+"""daily_cycle: one practice's day, every step in order; daily_cycle_all: every active practice.
+
+The steps are subflows, so each appears (and can be rerun on its own) in the Prefect UI. A step
+that fails does not stop the independent steps after it (answers are still collected when
+submission failed), but the cycle then fails naming every failed step, so its state is honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from prefect import flow
+from prefect.states import State
+
+from flows._common import RunReport, bridge_logs_to_prefect, publish_table
+from flows._context import practice_today
+from flows.denials import work_denials
+from flows.eligibility import check_eligibility
+from flows.kpis import report_kpis
+from flows.responses import collect_responses
+from flows.statements import send_statements
+from flows.submission import submit_claims
+from rcm.logging import logger
+from tasks.practices import list_active_practices, load_practice
+
+DAILY_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
+    ("check_eligibility", check_eligibility),
+    ("submit_claims", submit_claims),
+    ("collect_responses", collect_responses),
+    ("work_denials", work_denials),
+    ("send_statements", send_statements),
+)
+
+
+@dataclass
+class CycleResult:
+    practice: str
+    run_date: date
+    steps: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _message(state: State[Any]) -> str:
+    try:
+        state.result(raise_on_failure=True)
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return state.message or state.name or "failed"
+
+
+@flow(name="daily-cycle")
+def daily_cycle(practice: str, run_date: date | None = None) -> CycleResult:
+    """One practice's daily revenue cycle: eligibility, claim submission, clearinghouse
+    responses (999, 277CA, 835, 271), denial work, patient statements, KPIs.
+
+    Args:
+        practice: The practice's slug.
+        run_date: The business day (default: today in the practice's timezone).
+    """
+    bridge_logs_to_prefect()
+    ref = load_practice(practice)
+    day = practice_today(ref.timezone, run_date)
+    result = CycleResult(practice=ref.slug, run_date=day)
+    for name, step in DAILY_STEPS:
+        state = step(ref.slug, day, return_state=True)
+        result.steps[name] = state.name or str(state.type)
+        if not state.is_completed():
+            result.errors[name] = _message(state)
+            logger.error("{} failed for {}: {}", name, ref.slug, result.errors[name])
+    state = report_kpis(ref.slug, day, return_state=True)
+    result.steps["report_kpis"] = state.name or str(state.type)
+    if not state.is_completed():
+        result.errors["report_kpis"] = _message(state)
+
+    report = RunReport(f"Daily cycle {day}", ref.slug)
+    report.counts.update(result.steps)
+    for name, error in result.errors.items():
+        report.note(f"{name} failed: {error}")
+    report.publish(f"{ref.slug}-daily-cycle")
+    if result.errors:
+        raise RuntimeError(
+            f"daily cycle for {ref.slug} on {day}: "
+            + "; ".join(f"{name} failed ({error})" for name, error in result.errors.items())
+        )
+    return result
+
+
+@flow(name="daily-cycle-all")
+def daily_cycle_all(run_date: date | None = None, fan_out: str = "inline") -> dict[str, str]:
+    """The daily cycle for every active practice.
+
+    Args:
+        run_date: The business day (default: each practice's today).
+        fan_out: "inline" runs each practice's cycle here, one after another; "deployments"
+            starts the daily-cycle deployment once per practice so workers on other machines
+            run them in parallel.
+    """
+    bridge_logs_to_prefect()
+    practices = list_active_practices()
+    outcome: dict[str, str] = {}
+    if fan_out == "deployments":
+        from prefect.deployments import run_deployment
+
+        for slug in practices:
+            run = run_deployment(
+                "daily-cycle/daily-cycle",
+                parameters={"practice": slug, "run_date": run_date},
+                timeout=0,
+                as_subflow=True,
+            )
+            outcome[slug] = f"started {run.id}"
+    elif fan_out == "inline":
+        for slug in practices:
+            state = daily_cycle(slug, run_date, return_state=True)
+            outcome[slug] = state.name or str(state.type)
+    else:
+        raise ValueError(f"fan_out must be 'inline' or 'deployments', not {fan_out!r}")
+    publish_table(
+        "daily-cycle-all",
+        [{"practice": k, "state": v} for k, v in outcome.items()],
+        f"Daily cycle per practice, {run_date or 'today'}",
+        ["practice", "state"],
+    )
+    failed = [
+        slug
+        for slug, state in outcome.items()
+        if state not in ("Completed",) and not state.startswith("started")
+    ]
+    if failed:
+        raise RuntimeError(f"daily cycle failed for {len(failed)} practice(s): {', '.join(failed)}")
+    return outcome
+
+
+__all__ = ["DAILY_STEPS", "CycleResult", "daily_cycle", "daily_cycle_all"]

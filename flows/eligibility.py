@@ -1,0 +1,132 @@
+"""check_eligibility: 270 inquiries for the coming appointments → archive → SFTP → the 271
+answers collected and applied (coverage updated, problems raised as work items)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from prefect import flow, tags
+
+from flows._common import RunReport, bridge_logs_to_prefect, publish_table
+from flows._context import practice_today, run_source
+from flows._outbound import send_built_file
+from flows.responses import collect_responses
+from flows.submission import import_inbox
+from rcm.logging import logger
+from rcm.models.types import utcnow
+from tasks import eligibility as eligibility_tasks
+from tasks._runtime import domain_function
+from tasks.clearinghouse import connect, on_account
+from tasks.practices import load_practice
+
+
+@dataclass
+class EligibilitySummary:
+    practice: str
+    run_date: date
+    available: bool = True
+    inquiries: int = 0
+    files_uploaded: int = 0
+    answers_processed: int = 0
+    interchanges: list[uuid.UUID] = field(default_factory=list)
+
+
+@flow(name="check-eligibility")
+def check_eligibility(
+    practice: str,
+    run_date: date | None = None,
+    days_ahead: int | None = None,
+    interchange_id: uuid.UUID | None = None,
+) -> EligibilitySummary:
+    """Check coverage for the practice's coming appointments.
+
+    Imports patients and appointments waiting in the practice's inbox, asks every payer about
+    the appointments of the next days in one 270 (appointments asked about before are not
+    asked again), archives and uploads it, then collects and applies the 271 answers that have
+    arrived. Answers that arrive later are applied by collect_responses.
+
+    Args:
+        practice: The practice's slug.
+        run_date: The business day; appointments from the next day on are checked (default:
+            today in the practice's timezone).
+        days_ahead: How many days of appointments (default: the practice's
+            eligibility_days_ahead policy).
+        interchange_id: Only finish sending this one outbound 270 (a rerun of one file).
+    """
+    bridge_logs_to_prefect()
+    ref = load_practice(practice)
+    today = practice_today(ref.timezone, run_date)
+    source = run_source()
+    summary = EligibilitySummary(practice=ref.slug, run_date=today)
+    report = RunReport(f"Eligibility {today}", ref.slug)
+    if domain_function("rcm.eligibility", "build_270") is None:
+        summary.available = False
+        report.skip("check eligibility", "rcm.eligibility is not available in this build")
+        report.publish(f"{ref.slug}-eligibility")
+        return summary
+    ahead = days_ahead if days_ahead is not None else ref.eligibility_days_ahead
+    with tags(f"practice:{ref.slug}"):
+        on_account(connect, ref.clearinghouse)(ref.clearinghouse)
+        if interchange_id is None:
+            import_inbox(ref.slug, ("patients", "appointments"), source)
+            built = eligibility_tasks.build_270(
+                ref.id,
+                ref.clearinghouse,
+                ref.clearinghouse_account,
+                today + timedelta(days=1),
+                today + timedelta(days=max(1, ahead)),
+                utcnow(),
+                source,
+            )
+            summary.inquiries = built.checks_created
+        unsent = eligibility_tasks.unsent_270s(ref.id, ref.slug)
+        if interchange_id is not None:
+            unsent = [u for u in unsent if u.interchange_id == interchange_id]
+            if not unsent:
+                report.note(f"270 {interchange_id} is not waiting to be sent: nothing to do")
+        for item in unsent:
+            assert item.sha256 is not None
+            send_built_file(
+                practice=ref.slug,
+                clearinghouse=ref.clearinghouse,
+                interchange_id=item.interchange_id,
+                kind="270",
+                file_name=item.file_name,
+                sha256=item.sha256,
+                created_at=item.created_at,
+                data=item.data,
+                existing_archive_key=item.archive_key,
+                record_archived=eligibility_tasks.record_archived,
+                record_uploaded=eligibility_tasks.record_uploaded,
+                source=source,
+            )
+            summary.files_uploaded += 1
+            summary.interchanges.append(item.interchange_id)
+    answers = collect_responses(ref.slug, today, kinds=["271"])
+    summary.answers_processed = answers.processed
+    report.counts.update(
+        {
+            "inquiries created": summary.inquiries,
+            "270 files uploaded": summary.files_uploaded,
+            "271 files applied": summary.answers_processed,
+        }
+    )
+    publish_table(
+        f"{ref.slug}-eligibility-files",
+        [{"interchange_id": i} for i in summary.interchanges],
+        f"270 files sent, {today}",
+        ["interchange_id"],
+    )
+    report.publish(f"{ref.slug}-eligibility")
+    logger.info(
+        "eligibility done: {} inquiries, {} file(s)",
+        summary.inquiries,
+        summary.files_uploaded,
+        practice=ref.slug,
+    )
+    return summary
+
+
+__all__ = ["EligibilitySummary", "check_eligibility"]

@@ -1,0 +1,488 @@
+"""Appeals of denials, and corrected claims for denials caused by coding or data errors.
+
+`create_appeal` drafts a letter (PDF bytes; archiving it and setting letter_archive_key is the
+caller's job) addressed to the payer's appeal address, naming the claim and line, the denial
+reason in words, an argument suited to the denial's category and the attachments a reviewer
+needs. `submit_appeal` and `record_appeal_outcome` track it: the claim goes DENIED/PARTIAL →
+APPEALED when submitted, and the denial is closed when the outcome arrives (the payer's
+reprocessing 835 moves the claim on).
+
+`create_corrected_claim` is the other path: a frequency 7 replacement claim that references the
+original's payer claim control number (REF*F8); the original becomes REPLACED when the graph
+allows it (from DENIED).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+
+from fpdf import FPDF
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from rcm.claims.states import can_transition, transition
+from rcm.denials.carc import load_carc_table
+from rcm.errors import RcmError
+from rcm.models import (
+    Appeal,
+    AppealStatus,
+    AuditEvent,
+    Claim,
+    ClaimStatus,
+    Coverage,
+    Denial,
+    DenialStatus,
+    FrequencyCode,
+    Patient,
+    Payer,
+    Practice,
+    ServiceLine,
+    utcnow,
+)
+
+
+class AppealError(RcmError):
+    """An appeal or corrected claim that cannot be made."""
+
+
+ARGUMENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "medical_necessity": (
+            "The service was medically necessary for the patient's condition. The enclosed "
+            "clinical notes document the symptoms, findings and prior treatment that support "
+            "it, and the service meets the payer's published coverage criteria for the "
+            "diagnoses billed."
+        ),
+        "authorization": (
+            "Authorization requirements were met or did not apply: the enclosed records show "
+            "the authorization on file (or the urgent circumstances in which it could not be "
+            "obtained beforehand). We ask that the claim be reprocessed against that "
+            "authorization."
+        ),
+        "bundling": (
+            "The service is separately identifiable from the other services on the same date: it "
+            "was performed at a separate session or site, or for a distinct problem, as the "
+            "enclosed documentation shows, and the modifiers billed identify it as distinct "
+            "under NCCI policy."
+        ),
+        "coding": (
+            "The codes billed accurately describe the service documented in the enclosed "
+            "records. We ask the payer to review the documentation against the code and "
+            "modifiers billed and reprocess the claim."
+        ),
+        "eligibility": (
+            "The patient was covered on the date of service: the enclosed eligibility response "
+            "and insurance card show active coverage. We ask that the claim be reprocessed."
+        ),
+        "timely_filing": (
+            "The claim was filed within the payer's filing limit: the enclosed clearinghouse "
+            "acceptance report shows the original submission date. We ask that the claim be "
+            "reprocessed as timely."
+        ),
+        "duplicate": (
+            "This claim is not a duplicate: it is for a different date, service or "
+            "occurrence than the claim it was matched to, as the enclosed records show."
+        ),
+        "coordination_of_benefits": (
+            "Coordination of benefits has been updated: the enclosed primary payer's "
+            "explanation of benefits shows its adjudication, and this payer's liability follows "
+            "from it."
+        ),
+        "missing_information": (
+            "The information the payer needed is enclosed. We ask that the claim be reprocessed "
+            "with it."
+        ),
+        "non_covered": (
+            "The service is covered under the patient's plan for the diagnoses billed, as the "
+            "enclosed plan documents and clinical records show. We ask for a review of the "
+            "coverage determination."
+        ),
+    }
+)
+DEFAULT_ARGUMENT = (
+    "We believe the claim was adjudicated in error and ask for a review of the enclosed "
+    "documentation and reprocessing of the claim."
+)
+
+ATTACHMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "medical_necessity": (
+            "Office or procedure notes for the date of service",
+            "Relevant history, test results and prior treatment",
+            "Letter of medical necessity from the rendering provider",
+            "Payer coverage policy (LCD/NCD or medical policy) cited",
+        ),
+        "authorization": (
+            "Authorization or referral number and approval",
+            "Notes documenting urgency when authorization was not possible",
+        ),
+        "bundling": (
+            "Procedure notes showing the separate session, site or problem",
+            "Modifier justification (25, 59, XE/XS/XP/XU)",
+        ),
+        "coding": (
+            "Office or procedure notes for the date of service",
+            "Coding rationale for the procedure and diagnosis codes",
+        ),
+        "eligibility": (
+            "Eligibility response (271) for the date of service",
+            "Copy of the insurance card (front and back)",
+        ),
+        "timely_filing": (
+            "Clearinghouse acceptance report (999/277CA) for the original claim",
+            "Payer correspondence with dates",
+        ),
+        "duplicate": ("Records distinguishing this service from the matched claim",),
+        "coordination_of_benefits": (
+            "Primary payer explanation of benefits",
+            "Coordination of benefits questionnaire",
+        ),
+        "missing_information": ("The requested records or information",),
+        "non_covered": ("Plan benefit documentation", "Clinical records for the date of service"),
+    }
+)
+DEFAULT_ATTACHMENTS = (
+    "Copy of the claim",
+    "Remittance advice showing the denial",
+    "Clinical records for the date of service",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppealDraft:
+    letter_pdf: bytes
+    appeal: Appeal
+
+
+def _latin1(text: str) -> str:
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _money(amount: Decimal) -> str:
+    return f"${amount.quantize(Decimal('0.01')):,}"
+
+
+def _context(
+    session: Session, denial: Denial
+) -> tuple[Claim, Practice, Payer, Patient, Coverage | None, list[ServiceLine]]:
+    claim = session.get(Claim, denial.claim_id)
+    if claim is None:
+        raise AppealError(f"denial {denial.id} names no claim")
+    practice = session.get(Practice, claim.practice_id)
+    payer = session.get(Payer, claim.payer_id)
+    patient = session.get(Patient, claim.patient_id)
+    if practice is None or payer is None or patient is None:
+        raise AppealError(f"claim {claim.id} is missing its practice, payer or patient")
+    coverage = session.get(Coverage, claim.coverage_id)
+    lines = list(
+        session.scalars(
+            select(ServiceLine)
+            .where(col(ServiceLine.encounter_id) == claim.encounter_id)
+            .order_by(col(ServiceLine.line_number))
+        )
+    )
+    if denial.service_line_id is not None:
+        lines = [line for line in lines if line.id == denial.service_line_id] or lines
+    return claim, practice, payer, patient, coverage, lines
+
+
+def render_letter(session: Session, denial: Denial, *, today: date) -> bytes:
+    """The appeal letter as PDF bytes (deterministic for the same rows and date)."""
+    claim, practice, payer, patient, coverage, lines = _context(session, denial)
+    table = load_carc_table()
+    pdf = FPDF(format="letter", unit="pt")
+    pdf.set_creation_date(datetime.combine(today, datetime.min.time(), tzinfo=UTC))
+    pdf.set_title(_latin1(f"Appeal {claim.patient_control_number}"))
+    pdf.set_auto_page_break(auto=True, margin=54)
+    pdf.add_page()
+
+    def line(text: str, *, bold: bool = False, size: int = 10, height: int = 13) -> None:
+        pdf.set_font("Helvetica", "B" if bold else "", size)
+        pdf.multi_cell(0, height, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+    line(practice.name, bold=True, size=13, height=17)
+    line(f"{practice.address1}, {practice.city}, {practice.state} {practice.zip}")
+    line(
+        f"NPI {practice.billing_npi}   TIN {practice.tin}"
+        + (f"   Phone {practice.phone}" if practice.phone else "")
+    )
+    pdf.ln(14)
+    line(today.strftime("%B %d, %Y").replace(" 0", " "))
+    pdf.ln(8)
+    line(f"{payer.name}", bold=True)
+    line("Attn: Appeals / Claim Reconsideration")
+    if payer.address1:
+        line(payer.address1)
+        line(f"{payer.city or ''}, {payer.state or ''} {payer.zip or ''}".strip(", "))
+    else:
+        line("(appeal address not on file: confirm with the payer before mailing)")
+    pdf.ln(12)
+    name = f"{patient.first_name} {patient.last_name}"
+    line(f"RE: Request for reconsideration of claim {claim.patient_control_number}", bold=True)
+    details = [
+        f"Patient: {name}   Date of birth: {patient.birth_date.isoformat()}",
+        f"Member ID: {coverage.member_id if coverage else 'see enclosed card'}",
+        f"Payer claim number: {claim.payer_claim_control_number or 'not assigned'}",
+        f"Dates of service: {claim.service_date_from.isoformat()}"
+        + (
+            f" to {claim.service_date_to.isoformat()}"
+            if claim.service_date_to != claim.service_date_from
+            else ""
+        ),
+        f"Billed: {_money(claim.total_charge)}   Denied: {_money(denial.amount)}",
+    ]
+    for text in details:
+        line(text)
+    pdf.ln(8)
+    line("Services appealed", bold=True)
+    for sl in lines:
+        mods = "-".join(sl.modifiers or [])
+        line(
+            f"  Line {sl.line_number}: {sl.procedure_code}{' ' + mods if mods else ''}, "
+            f"{sl.units} unit(s), {(sl.service_date or claim.service_date_from).isoformat()}, "
+            f"charge {_money(sl.charge)}"
+        )
+    pdf.ln(8)
+    line("Denial reason", bold=True)
+    line(f"  CARC {denial.group_code}-{denial.carc}: {table.get(denial.carc).description}")
+    for code in denial.rarcs or []:
+        line(f"  RARC {code}: {table.describe_rarc(code) or 'see remittance advice'}")
+    pdf.ln(8)
+    line("Why the claim should be paid", bold=True)
+    line(ARGUMENTS.get(denial.category, DEFAULT_ARGUMENT))
+    pdf.ln(8)
+    line("Enclosed", bold=True)
+    for item in (
+        *DEFAULT_ATTACHMENTS[:2],
+        *ATTACHMENTS.get(denial.category, DEFAULT_ATTACHMENTS[2:]),
+    ):
+        line(f"  - {item}")
+    pdf.ln(8)
+    if denial.appeal_deadline:
+        line(
+            f"This appeal is filed within the payer's appeal window "
+            f"(deadline {denial.appeal_deadline.isoformat()})."
+        )
+    line("Please reprocess the claim and contact our billing office with any questions.")
+    pdf.ln(18)
+    line("Sincerely,")
+    pdf.ln(18)
+    line(f"Billing office, {practice.name}")
+    return bytes(pdf.output())
+
+
+def create_appeal(session: Session, denial_id: uuid.UUID, *, today: date) -> AppealDraft:
+    """Draft an appeal for an open denial: an Appeal row (draft) and its letter. Flushes."""
+    denial = session.get(Denial, denial_id)
+    if denial is None:
+        raise AppealError(f"no denial {denial_id}")
+    if denial.status not in (DenialStatus.OPEN, DenialStatus.ASSIGNED):
+        raise AppealError(f"denial {denial_id} is {DenialStatus(denial.status).value}")
+    if denial.appeal_deadline is not None and today > denial.appeal_deadline:
+        raise AppealError(
+            f"denial {denial_id}: the appeal deadline {denial.appeal_deadline} has passed"
+        )
+    letter = render_letter(session, denial, today=today)
+    appeal = Appeal(practice_id=denial.practice_id, denial_id=denial.id, claim_id=denial.claim_id)
+    session.add(appeal)
+    session.flush()
+    return AppealDraft(letter, appeal)
+
+
+def _appeal(session: Session, appeal_id: uuid.UUID) -> Appeal:
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise AppealError(f"no appeal {appeal_id}")
+    return appeal
+
+
+def submit_appeal(
+    session: Session,
+    appeal_id: uuid.UUID,
+    *,
+    letter_archive_key: str | None = None,
+    actor: str = "system",
+) -> Appeal:
+    """Record that the appeal went to the payer: claim → APPEALED, denial → appealed."""
+    appeal = _appeal(session, appeal_id)
+    if appeal.status is not AppealStatus.DRAFT:
+        raise AppealError(f"appeal {appeal_id} is already {AppealStatus(appeal.status).value}")
+    appeal.status = AppealStatus.SUBMITTED
+    appeal.submitted_at = utcnow()
+    if letter_archive_key:
+        appeal.letter_archive_key = letter_archive_key
+    session.add(appeal)
+    denial = session.get(Denial, appeal.denial_id)
+    if denial is not None:
+        denial.status = DenialStatus.APPEALED
+        denial.updated_at = utcnow()
+        session.add(denial)
+    claim = session.get(Claim, appeal.claim_id)
+    if claim is not None and can_transition(ClaimStatus(claim.status), ClaimStatus.APPEALED):
+        transition(
+            session,
+            claim,
+            ClaimStatus.APPEALED,
+            reason="appeal submitted to the payer",
+            source=f"appeal {appeal.id}",
+        )
+    session.add(
+        AuditEvent(
+            practice_id=appeal.practice_id,
+            actor=actor,
+            action="appeal.submitted",
+            entity_type="appeal",
+            entity_id=str(appeal.id),
+        )
+    )
+    session.flush()
+    return appeal
+
+
+def record_appeal_outcome(
+    session: Session,
+    appeal_id: uuid.UUID,
+    *,
+    outcome: AppealStatus,
+    note: str,
+    amount: Decimal | None = None,
+    actor: str = "system",
+) -> Appeal:
+    """Won, lost or partial: recorded on the appeal, and the denial is closed (resolved when
+    anything was won; a lost appeal leaves the denial for a write-off decision)."""
+    if outcome not in (AppealStatus.WON, AppealStatus.LOST, AppealStatus.PARTIAL):
+        raise AppealError(f"{outcome.value} is not an appeal outcome")
+    appeal = _appeal(session, appeal_id)
+    if appeal.status is not AppealStatus.SUBMITTED:
+        raise AppealError(f"appeal {appeal_id} is {AppealStatus(appeal.status).value}")
+    appeal.status = outcome
+    appeal.outcome = note
+    appeal.outcome_amount = amount
+    session.add(appeal)
+    denial = session.get(Denial, appeal.denial_id)
+    if denial is not None:
+        denial.status = (
+            DenialStatus.ASSIGNED if outcome is AppealStatus.LOST else (DenialStatus.RESOLVED)
+        )
+        denial.resolution = f"appeal {outcome.value}: {note}"[:2000]
+        denial.updated_at = utcnow()
+        session.add(denial)
+    session.add(
+        AuditEvent(
+            practice_id=appeal.practice_id,
+            actor=actor,
+            action=f"appeal.{outcome.value}",
+            entity_type="appeal",
+            entity_id=str(appeal.id),
+        )
+    )
+    session.flush()
+    return appeal
+
+
+def _replacement_pcn(session: Session, claim: Claim) -> str:
+    base = claim.patient_control_number
+    for n in range(1, 100):
+        suffix = f"R{n}"
+        pcn = base[: 20 - len(suffix)] + suffix
+        taken = session.scalar(
+            select(col(Claim.id)).where(
+                col(Claim.practice_id) == claim.practice_id,
+                col(Claim.patient_control_number) == pcn,
+            )
+        )
+        if taken is None:
+            return pcn
+    raise AppealError(f"claim {claim.id} has 99 replacements already")
+
+
+def create_corrected_claim(
+    session: Session, claim_id: uuid.UUID, *, reason: str, actor: str = "system"
+) -> Claim:
+    """A frequency 7 claim replacing `claim_id` (same encounter, whose lines the biller has
+    corrected), referencing the original's payer claim control number. The new claim starts in
+    DRAFT to be scrubbed and batched; the original becomes REPLACED when it is DENIED, and its
+    open coding or data denials are marked corrected. Flushes; the caller commits."""
+    original = session.get(Claim, claim_id)
+    if original is None:
+        raise AppealError(f"no claim {claim_id}")
+    if not original.payer_claim_control_number:
+        raise AppealError(
+            f"claim {claim_id} has no payer claim control number to reference (REF*F8)"
+        )
+    lines = list(
+        session.scalars(
+            select(ServiceLine).where(col(ServiceLine.encounter_id) == original.encounter_id)
+        )
+    )
+    total = sum((sl.charge for sl in lines), Decimal("0.00")) if lines else original.total_charge
+    now = utcnow()
+    corrected = Claim(
+        practice_id=original.practice_id,
+        encounter_id=original.encounter_id,
+        patient_id=original.patient_id,
+        coverage_id=original.coverage_id,
+        payer_id=original.payer_id,
+        patient_control_number=_replacement_pcn(session, original),
+        claim_type=original.claim_type,
+        frequency_code=FrequencyCode.REPLACEMENT,
+        original_claim_id=original.id,
+        original_payer_claim_number=original.payer_claim_control_number,
+        payer_responsibility=original.payer_responsibility,
+        status=ClaimStatus.DRAFT,
+        total_charge=total,
+        service_date_from=original.service_date_from,
+        service_date_to=original.service_date_to,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(corrected)
+    session.flush()
+    if can_transition(ClaimStatus(original.status), ClaimStatus.REPLACED):
+        transition(
+            session,
+            original,
+            ClaimStatus.REPLACED,
+            reason=f"replaced by corrected claim {corrected.id}: {reason}",
+            source=f"corrected claim {corrected.id}",
+        )
+    for denial in session.scalars(
+        select(Denial).where(
+            col(Denial.claim_id) == original.id,
+            col(Denial.status).in_([DenialStatus.OPEN, DenialStatus.ASSIGNED]),
+        )
+    ):
+        denial.status = DenialStatus.CORRECTED
+        denial.resolution = f"corrected claim {corrected.id}"
+        denial.updated_at = now
+        session.add(denial)
+    session.add(
+        AuditEvent(
+            practice_id=original.practice_id,
+            actor=actor,
+            action="claim.corrected",
+            entity_type="claim",
+            entity_id=str(corrected.id),
+            detail={"original_claim_id": str(original.id)},
+        )
+    )
+    session.flush()
+    return corrected
+
+
+__all__ = [
+    "ARGUMENTS",
+    "ATTACHMENTS",
+    "AppealDraft",
+    "AppealError",
+    "create_appeal",
+    "create_corrected_claim",
+    "record_appeal_outcome",
+    "render_letter",
+    "submit_appeal",
+]

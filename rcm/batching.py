@@ -1,0 +1,789 @@
+"""Batching READY claims into outbound 837 interchanges, building the files, and the pyx12 gate.
+
+The life of an outbound interchange (DESIGN.md, Idempotency):
+
+    assign_batches      READY claims → one Interchange per practice × clearinghouse × claim
+                        type, split at the profile's claims-per-file limit; ISA13 and GS06
+                        allocated and claims moved READY → BATCHED in the caller's transaction
+    build_interchange_bytes   the file, a pure function of the rows (the creation time is the
+                        Interchange row's), so a rebuild gives the same bytes
+    gate_interchange    the pyx12 verdict: passed → sha256, file name, status built; failed →
+                        the file never leaves, its claims go BATCHED → HELD with the errors
+                        mapped to them as ClaimEdit rows (source pyx12), status rejected
+    record_archived     the caller archived the bytes under a key (status archived)
+    record_uploaded     the caller uploaded them; claims BATCHED → SUBMITTED (status uploaded)
+
+A rerun resumes from the row's status (`pending_interchanges`): claims already assigned keep
+their interchange and control numbers, and a built file is rebuilt byte for byte, never
+renumbered. The envelope settings an interchange was assigned with (qualifiers, GS IDs, usage
+indicator, receiver name, file name template) are recorded with it in an AuditEvent
+(action ``interchange.assigned``), because the Interchange table has columns only for the ISA
+sender and receiver IDs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from rcm.claims.states import transition
+from rcm.claims.submission import SubmitterInfo, header_837, load_claims_837
+from rcm.control_numbers import allocate
+from rcm.errors import RcmError, StateError, X12Error
+from rcm.logging import logger
+from rcm.models import (
+    AuditEvent,
+    Claim,
+    ClaimEdit,
+    ClaimStatus,
+    ClaimType,
+    ControlNumberKind,
+    Direction,
+    EditSeverity,
+    EditSource,
+    Interchange,
+    InterchangeKind,
+    InterchangeStatus,
+    Practice,
+    utcnow,
+)
+from rcm.x12.core import InterchangeEnvelope, iter_segments
+from rcm.x12.validate import ValidationIssue, ValidationReport
+from rcm.x12.x837 import IMPLEMENTATION, build_837_interchange
+
+ASSIGNED_ACTION = "interchange.assigned"
+MAX_CLAIMS_PER_FILE = 5000
+CLAIM_KINDS = {
+    ClaimType.PROFESSIONAL: InterchangeKind.CLAIM_837P,
+    ClaimType.INSTITUTIONAL: InterchangeKind.CLAIM_837I,
+}
+KIND_LETTER = {InterchangeKind.CLAIM_837P: "P", InterchangeKind.CLAIM_837I: "I"}
+OUTBOUND_CLAIM_KINDS = tuple(CLAIM_KINDS.values())
+# Statuses a rerun picks up again: the file was assigned but has not been uploaded.
+RESUMABLE = (InterchangeStatus.ASSIGNED, InterchangeStatus.BUILT, InterchangeStatus.ARCHIVED)
+MAX_EDITS_PER_CLAIM = 20
+
+Validator = Callable[..., ValidationReport]
+
+
+class BatchError(RcmError):
+    """An interchange that cannot be built or moved on as asked."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnvelopeSettings:
+    """ISA/GS identifiers and naming for one clearinghouse, as its profile gives them (plain
+    values: the domain does not read profiles)."""
+
+    sender_id: str
+    receiver_id: str
+    sender_qualifier: str = "ZZ"
+    receiver_qualifier: str = "ZZ"
+    application_sender: str | None = None
+    application_receiver: str | None = None
+    usage: str = "T"
+    receiver_name: str | None = None
+    submitter_id: str | None = None
+    submitter_name: str | None = None
+    contact_name: str = "BILLING OFFICE"
+    contact_phone: str | None = None
+    file_name_template: str = "{practice}_{kind}_{isa13}_{timestamp}.x12"
+
+    def __post_init__(self) -> None:
+        if self.usage not in ("T", "P"):
+            raise BatchError(f"usage indicator must be T or P, not {self.usage!r}")
+        if not self.sender_id or len(self.sender_id) > 15:
+            raise BatchError("ISA06 sender ID must be 1 to 15 characters")
+        if not self.receiver_id or len(self.receiver_id) > 15:
+            raise BatchError("ISA08 receiver ID must be 1 to 15 characters")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvelopeSettings:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class GateOutcome:
+    """What the gate decided for one interchange."""
+
+    interchange_id: uuid.UUID
+    status: InterchangeStatus
+    file_name: str | None = None
+    sha256: str | None = None
+    data: bytes | None = None
+    errors: int = 0
+    held_claim_ids: list[uuid.UUID] = field(default_factory=list)
+    claim_count: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.status is not InterchangeStatus.REJECTED
+
+
+# --------------------------------------------------------------------------------------------
+# Assign
+# --------------------------------------------------------------------------------------------
+
+
+def assign_batches(
+    session: Session,
+    *,
+    practice_id: uuid.UUID,
+    profile_name: str,
+    envelope: EnvelopeSettings,
+    max_claims_per_file: int = MAX_CLAIMS_PER_FILE,
+    now: datetime,
+    source: str = "assign_batches",
+    claim_ids: Iterable[uuid.UUID] | None = None,
+) -> list[Interchange]:
+    """Put the practice's READY claims (or those of `claim_ids` that are READY) into new
+    outbound interchanges, one per claim type, at most `max_claims_per_file` claims each.
+
+    ISA13 and GS06 (per sender ID) are allocated, and every claim moves READY → BATCHED with
+    its interchange_id set, in the caller's transaction: commit it and the claims, numbers and
+    interchanges exist together; roll it back and none do. Concurrent runs never share a claim:
+    PostgreSQL locks the claims it takes (FOR UPDATE SKIP LOCKED, so a parallel run takes
+    others), SQLite serializes writers. Returns the new interchanges (none when nothing is
+    READY).
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise BatchError("now must be timezone-aware")
+    if not 1 <= max_claims_per_file <= MAX_CLAIMS_PER_FILE:
+        raise BatchError(f"max_claims_per_file must be 1 to {MAX_CLAIMS_PER_FILE}")
+    practice = session.get(Practice, practice_id)
+    if practice is None:
+        raise BatchError(f"no practice {practice_id}")
+    statement = (
+        select(Claim)
+        .where(
+            col(Claim.practice_id) == practice_id,
+            col(Claim.status) == ClaimStatus.READY,
+            col(Claim.interchange_id).is_(None),
+        )
+        .order_by(col(Claim.claim_type), col(Claim.patient_control_number))
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    if claim_ids is not None:
+        statement = statement.where(col(Claim.id).in_(list(claim_ids)))
+    claims = list(session.execute(statement).scalars())
+    by_type: dict[ClaimType, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        by_type[ClaimType(claim.claim_type)].append(claim)
+
+    created: list[Interchange] = []
+    for claim_type in (ClaimType.PROFESSIONAL, ClaimType.INSTITUTIONAL):
+        group = by_type.get(claim_type, [])
+        for start in range(0, len(group), max_claims_per_file):
+            chunk = group[start : start + max_claims_per_file]
+            created.append(
+                _assign_one(
+                    session,
+                    practice=practice,
+                    profile_name=profile_name,
+                    envelope=envelope,
+                    kind=CLAIM_KINDS[claim_type],
+                    claims=chunk,
+                    now=now,
+                    source=source,
+                )
+            )
+    if created:
+        logger.bind(practice=practice.slug).info(
+            "assigned {} claim(s) to {} interchange(s)", len(claims), len(created)
+        )
+    return created
+
+
+def _assign_one(
+    session: Session,
+    *,
+    practice: Practice,
+    profile_name: str,
+    envelope: EnvelopeSettings,
+    kind: InterchangeKind,
+    claims: Sequence[Claim],
+    now: datetime,
+    source: str,
+) -> Interchange:
+    interchange = Interchange(
+        practice_id=practice.id,
+        clearinghouse=profile_name,
+        direction=Direction.OUTBOUND,
+        kind=kind,
+        sender_id=envelope.sender_id,
+        receiver_id=envelope.receiver_id,
+        status=InterchangeStatus.ASSIGNED,
+        claim_count=len(claims),
+        created_at=now,
+    )
+    session.add(interchange)
+    session.flush()
+    interchange.isa_control_number = allocate(
+        session,
+        sender_id=envelope.sender_id,
+        kind=ControlNumberKind.ISA,
+        interchange_id=interchange.id,
+    )
+    interchange.gs_control_number = allocate(
+        session,
+        sender_id=envelope.sender_id,
+        kind=ControlNumberKind.GS,
+        interchange_id=interchange.id,
+    )
+    session.add(
+        AuditEvent(
+            practice_id=practice.id,
+            actor=source,
+            action=ASSIGNED_ACTION,
+            entity_type="interchange",
+            entity_id=str(interchange.id),
+            detail={"envelope": envelope.as_dict(), "claim_count": len(claims)},
+            created_at=now,
+        )
+    )
+    where = str(interchange.id)
+    for claim in claims:
+        claim.interchange_id = interchange.id
+        transition(
+            session, claim, ClaimStatus.BATCHED, reason="assigned to an 837 batch", source=where
+        )
+    session.flush()
+    return interchange
+
+
+# --------------------------------------------------------------------------------------------
+# Build
+# --------------------------------------------------------------------------------------------
+
+
+def envelope_of(session: Session, interchange: Interchange) -> EnvelopeSettings:
+    """The envelope settings the interchange was assigned with."""
+    detail = session.execute(
+        select(col(AuditEvent.detail))
+        .where(
+            col(AuditEvent.practice_id) == interchange.practice_id,
+            col(AuditEvent.entity_type) == "interchange",
+            col(AuditEvent.entity_id) == str(interchange.id),
+            col(AuditEvent.action) == ASSIGNED_ACTION,
+        )
+        .order_by(col(AuditEvent.created_at))
+    ).scalar()
+    if not detail or "envelope" not in detail:
+        raise BatchError(f"interchange {interchange.id} has no recorded envelope settings")
+    return EnvelopeSettings.from_dict(detail["envelope"])
+
+
+def _interchange(session: Session, interchange_id: uuid.UUID) -> Interchange:
+    interchange = session.get(Interchange, interchange_id)
+    if interchange is None:
+        raise BatchError(f"no interchange {interchange_id}")
+    if interchange.direction != Direction.OUTBOUND or interchange.kind not in OUTBOUND_CLAIM_KINDS:
+        raise BatchError(f"interchange {interchange_id} is not an outbound 837")
+    return interchange
+
+
+def build_interchange_bytes(session: Session, interchange_id: uuid.UUID) -> bytes:
+    """The 837 file of an assigned interchange: a pure function of its rows (the creation time
+    and control numbers are the Interchange row's, claims in patient-control-number order).
+
+    A file already built is rebuilt byte for byte; if the rows changed since (its sha256 no
+    longer matches) this raises instead of producing a second, different file under the same
+    control numbers: use the archived copy.
+    """
+    interchange = _interchange(session, interchange_id)
+    if interchange.isa_control_number is None or interchange.gs_control_number is None:
+        raise BatchError(f"interchange {interchange_id} has no control numbers")
+    practice = session.get(Practice, interchange.practice_id)
+    if practice is None:
+        raise BatchError(f"interchange {interchange_id} names no practice")
+    settings = envelope_of(session, interchange)
+    claims = load_claims_837(
+        session,
+        practice_id=interchange.practice_id,
+        interchange_id=interchange.id,
+        clearinghouse=interchange.clearinghouse,
+    )
+    if not claims:
+        raise BatchError(f"interchange {interchange_id} has no claims assigned")
+    kind = KIND_LETTER[InterchangeKind(interchange.kind)]
+    created = interchange.created_at
+    envelope = InterchangeEnvelope(
+        sender_qualifier=settings.sender_qualifier,
+        sender_id=interchange.sender_id or settings.sender_id,
+        receiver_qualifier=settings.receiver_qualifier,
+        receiver_id=interchange.receiver_id or settings.receiver_id,
+        control_number=interchange.isa_control_number,
+        group_control_number=interchange.gs_control_number,
+        functional_id="HC",
+        version=IMPLEMENTATION[kind],
+        created=created,
+        application_sender=settings.application_sender,
+        application_receiver=settings.application_receiver,
+        usage=settings.usage,
+    )
+    header = header_837(
+        practice,
+        SubmitterInfo(
+            receiver_name=settings.receiver_name or interchange.clearinghouse.upper(),
+            receiver_id=settings.application_receiver or settings.receiver_id,
+            submitter_name=settings.submitter_name,
+            submitter_id=settings.submitter_id,
+            contact_name=settings.contact_name,
+            contact_phone=settings.contact_phone,
+        ),
+        reference_id=f"{interchange.isa_control_number:09d}",
+        created=created,
+    )
+    data = build_837_interchange(envelope, header, claims)
+    if interchange.sha256 is not None and hashlib.sha256(data).hexdigest() != interchange.sha256:
+        raise BatchError(
+            f"interchange {interchange_id} was built from rows that have changed since; "
+            "send the archived file instead of a rebuild"
+        )
+    return data
+
+
+def file_name_for(interchange: Interchange, settings: EnvelopeSettings, practice_slug: str) -> str:
+    """The outbound file name from the profile's template (fields as
+    connectors.clearinghouse.ClearinghouseProfile.outbound_name)."""
+    timestamp = interchange.created_at.strftime("%Y%m%d%H%M%S")
+    return settings.file_name_template.format(
+        practice=practice_slug,
+        kind=InterchangeKind(interchange.kind).value,
+        isa13=f"{interchange.isa_control_number or 0:09d}",
+        timestamp=timestamp,
+        date=timestamp[:8],
+        time=timestamp[8:],
+        sender_id=settings.sender_id.strip(),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------------
+
+
+def claims_by_segment(data: bytes) -> tuple[dict[int, list[str]], list[str]]:
+    """Which claims (by CLM01) each segment of an 837 belongs to, by segment number counted
+    from the ISA (as validation reports count). A segment inside a claim belongs to that
+    claim; one in a billing provider, subscriber or patient loop belongs to every claim under
+    it; envelope and header segments are absent (they concern every claim). Also returns every
+    CLM01 in file order."""
+    hl_parent: dict[str, str] = {}
+    hl_segments: dict[str, list[int]] = defaultdict(list)
+    hl_claims: dict[str, list[str]] = defaultdict(list)
+    owner: dict[int, list[str]] = {}
+    order: list[str] = []
+    current_hl: str | None = None
+    current_claim: str | None = None
+    for seg in iter_segments(data):
+        sid = seg.id
+        if sid == "HL":
+            current_hl = seg[1]
+            hl_parent[current_hl] = seg[2]
+            current_claim = None
+            hl_segments[current_hl].append(seg.number)
+        elif sid == "CLM":
+            current_claim = seg[1]
+            order.append(current_claim)
+            owner[seg.number] = [current_claim]
+            hl = current_hl
+            while hl:
+                hl_claims[hl].append(current_claim)
+                hl = hl_parent.get(hl) or None
+        elif sid in ("SE", "ST", "GE", "GS", "IEA", "ISA"):
+            current_hl = current_claim = None
+        elif current_claim is not None:
+            owner[seg.number] = [current_claim]
+        elif current_hl is not None:
+            hl_segments[current_hl].append(seg.number)
+    for hl, numbers in hl_segments.items():
+        below = hl_claims.get(hl, [])
+        for number in numbers:
+            owner[number] = below
+    return owner, order
+
+
+def _edit(claim: Claim, issue: ValidationIssue | None, message: str | None = None) -> ClaimEdit:
+    if issue is None:
+        return ClaimEdit(
+            practice_id=claim.practice_id,
+            claim_id=claim.id,
+            rule_id="pyx12-file-rejected",
+            severity=EditSeverity.WARNING,
+            message=message or "the 837 file this claim was in failed the pyx12 gate",
+            source=EditSource.PYX12,
+        )
+    return ClaimEdit(
+        practice_id=claim.practice_id,
+        claim_id=claim.id,
+        rule_id=f"pyx12-{issue.code}"[:64],
+        severity=EditSeverity.ERROR,
+        field=(issue.element or issue.segment_id or None),
+        message=message or issue.describe(),
+        source=EditSource.PYX12,
+    )
+
+
+def _claims_of(session: Session, interchange: Interchange) -> list[Claim]:
+    return list(
+        session.execute(
+            select(Claim)
+            .where(
+                col(Claim.practice_id) == interchange.practice_id,
+                col(Claim.interchange_id) == interchange.id,
+            )
+            .order_by(col(Claim.patient_control_number))
+        ).scalars()
+    )
+
+
+def gate_interchange(
+    session: Session,
+    interchange_id: uuid.UUID,
+    data: bytes,
+    report: ValidationReport,
+    *,
+    practice_slug: str | None = None,
+    source: str = "pyx12-gate",
+) -> GateOutcome:
+    """Record the pyx12 verdict on a built file (the report may come from a process pool).
+
+    Valid: sha256, file name and status built, and the outcome carries the bytes. Invalid: the
+    interchange is rejected (its error says why, positions only), and every claim in it moves
+    BATCHED → HELD with its interchange cleared and the errors found in its own segments as
+    ClaimEdit rows (source pyx12); claims whose segments are clean get a warning saying the
+    file failed, so a biller can release them. Flushes; the caller commits.
+    """
+    interchange = _interchange(session, interchange_id)
+    if interchange.status is not InterchangeStatus.ASSIGNED:
+        raise BatchError(
+            f"interchange {interchange_id} is {interchange.status.value}, not assigned"
+        )
+    practice = session.get(Practice, interchange.practice_id)
+    slug = practice_slug or (practice.slug if practice else "practice")
+    if report.valid and not report.errors:
+        digest = hashlib.sha256(data).hexdigest()
+        interchange.sha256 = digest
+        interchange.file_name = file_name_for(interchange, envelope_of(session, interchange), slug)
+        interchange.status = InterchangeStatus.BUILT
+        interchange.error = None
+        session.add(interchange)
+        session.flush()
+        return GateOutcome(
+            interchange_id=interchange.id,
+            status=InterchangeStatus.BUILT,
+            file_name=interchange.file_name,
+            sha256=digest,
+            data=data,
+            claim_count=interchange.claim_count,
+        )
+    return _reject(session, interchange, report.errors, data=data, source=source)
+
+
+def _reject(
+    session: Session,
+    interchange: Interchange,
+    errors: Sequence[ValidationIssue],
+    *,
+    data: bytes | None,
+    source: str,
+    messages: dict[str, str] | None = None,
+) -> GateOutcome:
+    claims = _claims_of(session, interchange)
+    by_pcn = {claim.patient_control_number: claim for claim in claims}
+    owner: dict[int, list[str]] = {}
+    if data is not None:
+        try:
+            owner, _ = claims_by_segment(data)
+        except X12Error:
+            owner = {}
+    found: dict[str, list[ValidationIssue]] = defaultdict(list)
+    for issue in errors:
+        targets = owner.get(issue.segment_number or -1) if issue.segment_number else None
+        for pcn in targets if targets is not None else list(by_pcn):
+            found[pcn].append(issue)
+    edits: list[ClaimEdit] = []
+    for pcn, claim in by_pcn.items():
+        mine = found.get(pcn, [])
+        if messages and pcn in messages:
+            edits.append(
+                _edit(claim, ValidationIssue("file", "x12-build", messages[pcn]), messages[pcn])
+            )
+        for issue in mine[:MAX_EDITS_PER_CLAIM]:
+            edits.append(_edit(claim, issue))
+        if not mine and not (messages and pcn in messages):
+            edits.append(_edit(claim, None))
+    session.add_all(edits)
+    where = str(interchange.id)
+    held: list[uuid.UUID] = []
+    for claim in claims:
+        claim.interchange_id = None
+        transition(
+            session,
+            claim,
+            ClaimStatus.HELD,
+            reason="the 837 file failed the pyx12 gate",
+            source=where,
+        )
+        held.append(claim.id)
+    summary = "; ".join(issue.describe() for issue in errors[:5])
+    interchange.status = InterchangeStatus.REJECTED
+    interchange.error = (
+        f"{len(errors)} X12 error(s); {summary}" if errors else "the file could not be built"
+    )
+    session.add(interchange)
+    session.flush()
+    logger.bind(interchange_id=where, source=source).warning(
+        "interchange rejected by the gate: {} error(s), {} claim(s) held", len(errors), len(held)
+    )
+    return GateOutcome(
+        interchange_id=interchange.id,
+        status=InterchangeStatus.REJECTED,
+        errors=len(errors),
+        held_claim_ids=held,
+        claim_count=len(claims),
+    )
+
+
+def _unbuildable(session: Session, interchange: Interchange) -> dict[str, str]:
+    """Which claims stop the file from being built at all (a delimiter inside data, a missing
+    required value), by building each alone. Messages name segments, never values."""
+    from rcm.claims.submission import load_claims_837 as load
+    from rcm.x12.x837 import Submission837, build_837_segments
+
+    practice = session.get(Practice, interchange.practice_id)
+    assert practice is not None
+    settings = envelope_of(session, interchange)
+    header = header_837(
+        practice,
+        SubmitterInfo(
+            receiver_name=settings.receiver_name or "RECEIVER", receiver_id=settings.receiver_id
+        ),
+        reference_id="1",
+        created=interchange.created_at,
+    )
+    problems: dict[str, str] = {}
+    for claim in _claims_of(session, interchange):
+        try:
+            (typed,) = load(
+                session,
+                practice_id=interchange.practice_id,
+                claim_ids=[claim.id],
+                clearinghouse=interchange.clearinghouse,
+            )
+            build_837_segments(Submission837(header=header, claims=(typed,)))
+        except (X12Error, RcmError, KeyError) as exc:
+            problems[claim.patient_control_number] = f"cannot be written as X12: {exc}"[:500]
+    return problems
+
+
+def build_and_gate(
+    session: Session,
+    interchange_id: uuid.UUID,
+    *,
+    validator: Validator | None = None,
+    source: str = "pyx12-gate",
+) -> GateOutcome:
+    """Build an assigned interchange and put it through the gate in one step (`validator`
+    defaults to rcm.x12.validate.validate). A file that cannot even be rendered is rejected
+    like one pyx12 refuses, with the offending claims named."""
+    interchange = _interchange(session, interchange_id)
+    try:
+        data = build_interchange_bytes(session, interchange_id)
+    except X12Error:
+        problems = _unbuildable(session, interchange)
+        return _reject(session, interchange, [], data=None, source=source, messages=problems)
+    if validator is None:
+        from rcm.x12.validate import validate
+
+        validator = validate
+    report = validator(data, file_name=f"interchange-{interchange_id}")
+    return gate_interchange(session, interchange_id, data, report, source=source)
+
+
+# --------------------------------------------------------------------------------------------
+# Archive and upload hooks, resume
+# --------------------------------------------------------------------------------------------
+
+
+def record_archived(session: Session, interchange_id: uuid.UUID, archive_key: str) -> Interchange:
+    """The caller stored the built bytes under `archive_key`. Idempotent; an interchange
+    already uploaded keeps its status."""
+    interchange = _interchange(session, interchange_id)
+    status = InterchangeStatus(interchange.status)
+    if status is InterchangeStatus.ASSIGNED or status is InterchangeStatus.REJECTED:
+        raise BatchError(f"interchange {interchange_id} is {status.value}: nothing to archive")
+    if interchange.archive_key and interchange.archive_key != archive_key:
+        raise BatchError(f"interchange {interchange_id} is archived under another key")
+    interchange.archive_key = archive_key
+    if status is InterchangeStatus.BUILT:
+        interchange.status = InterchangeStatus.ARCHIVED
+    session.add(interchange)
+    session.flush()
+    return interchange
+
+
+def record_uploaded(
+    session: Session,
+    interchange_id: uuid.UUID,
+    remote_name: str,
+    at: datetime,
+    *,
+    source: str | None = None,
+) -> Interchange:
+    """The caller uploaded the file as `remote_name`: the interchange is uploaded and its
+    claims move BATCHED → SUBMITTED with submitted_at = `at`. Idempotent: a second call for
+    an uploaded interchange changes nothing."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise BatchError("the upload time must be timezone-aware")
+    interchange = _interchange(session, interchange_id)
+    status = InterchangeStatus(interchange.status)
+    if status in (InterchangeStatus.UPLOADED, InterchangeStatus.ACCEPTED):
+        return interchange
+    if status not in (InterchangeStatus.BUILT, InterchangeStatus.ARCHIVED):
+        raise BatchError(f"interchange {interchange_id} is {status.value}: it cannot be uploaded")
+    where = source or remote_name
+    for claim in _claims_of(session, interchange):
+        if claim.status is ClaimStatus.BATCHED:
+            transition(
+                session,
+                claim,
+                ClaimStatus.SUBMITTED,
+                reason="uploaded to the clearinghouse",
+                source=where,
+            )
+            claim.submitted_at = at
+            session.add(claim)
+        elif claim.status is not ClaimStatus.SUBMITTED:
+            raise StateError(f"claim {claim.id} is {claim.status.value}, not BATCHED")
+    interchange.status = InterchangeStatus.UPLOADED
+    interchange.uploaded_at = at
+    interchange.file_name = remote_name
+    session.add(interchange)
+    session.flush()
+    return interchange
+
+
+def pending_interchanges(session: Session, *, practice_id: uuid.UUID) -> list[Interchange]:
+    """The practice's outbound 837 interchanges a rerun must carry on with (assigned, built
+    or archived, not yet uploaded), oldest first."""
+    return list(
+        session.execute(
+            select(Interchange)
+            .where(
+                col(Interchange.practice_id) == practice_id,
+                col(Interchange.direction) == Direction.OUTBOUND,
+                col(Interchange.kind).in_(OUTBOUND_CLAIM_KINDS),
+                col(Interchange.status).in_(RESUMABLE),
+            )
+            .order_by(col(Interchange.created_at), col(Interchange.isa_control_number))
+        ).scalars()
+    )
+
+
+@dataclass
+class BatchRun:
+    """What `batch_practice` did: the outcome of every interchange it built or found built."""
+
+    assigned: list[uuid.UUID] = field(default_factory=list)
+    outcomes: list[GateOutcome] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "assigned_interchanges": len(self.assigned),
+            "built": sum(1 for o in self.outcomes if o.passed),
+            "rejected": sum(1 for o in self.outcomes if not o.passed),
+            "claims": sum(o.claim_count for o in self.outcomes if o.passed),
+            "held_claims": sum(len(o.held_claim_ids) for o in self.outcomes),
+            "files": [
+                {
+                    "interchange_id": o.interchange_id,
+                    "status": o.status.value,
+                    "file_name": o.file_name,
+                    "claims": o.claim_count,
+                    "errors": o.errors,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def batch_practice(
+    session: Session,
+    *,
+    practice_id: uuid.UUID,
+    profile_name: str,
+    envelope: EnvelopeSettings,
+    max_claims_per_file: int = MAX_CLAIMS_PER_FILE,
+    now: datetime | None = None,
+    validator: Validator | None = None,
+    source: str = "batch",
+) -> BatchRun:
+    """Resume what an earlier run left (assigned files are built and gated, built ones rebuilt
+    byte for byte for the caller to archive and upload), then assign and build the READY
+    claims. Commit between steps is the caller's choice; the CLI commits once at the end."""
+    run = BatchRun()
+    for interchange in pending_interchanges(session, practice_id=practice_id):
+        if interchange.status is InterchangeStatus.ASSIGNED:
+            run.outcomes.append(
+                build_and_gate(session, interchange.id, validator=validator, source=source)
+            )
+        else:
+            data = build_interchange_bytes(session, interchange.id)
+            run.outcomes.append(
+                GateOutcome(
+                    interchange_id=interchange.id,
+                    status=interchange.status,
+                    file_name=interchange.file_name,
+                    sha256=interchange.sha256,
+                    data=data,
+                    claim_count=interchange.claim_count,
+                )
+            )
+    for interchange in assign_batches(
+        session,
+        practice_id=practice_id,
+        profile_name=profile_name,
+        envelope=envelope,
+        max_claims_per_file=max_claims_per_file,
+        now=now or utcnow(),
+        source=source,
+    ):
+        run.assigned.append(interchange.id)
+        run.outcomes.append(
+            build_and_gate(session, interchange.id, validator=validator, source=source)
+        )
+    return run
+
+
+__all__ = [
+    "BatchError",
+    "BatchRun",
+    "EnvelopeSettings",
+    "GateOutcome",
+    "assign_batches",
+    "batch_practice",
+    "build_and_gate",
+    "build_interchange_bytes",
+    "claims_by_segment",
+    "envelope_of",
+    "file_name_for",
+    "gate_interchange",
+    "pending_interchanges",
+    "record_archived",
+    "record_uploaded",
+]

@@ -1,0 +1,94 @@
+"""Read-only tasks: the report queries behind each run's artifacts, and the KPI report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from rcm.reports import worklists
+from rcm.reports.kpis import KpiReport
+from tasks._runtime import DATABASE_TASK_OPTIONS, transaction
+
+
+@task(name="held-claims", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def held_claims(practice_id: uuid.UUID, claim_ids: list[uuid.UUID] | None) -> list[dict[str, Any]]:
+    with transaction() as session:
+        return worklists.held_claims(session, practice_id=practice_id, claim_ids=claim_ids)
+
+
+@task(name="submitted-by-payer", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def submitted_by_payer(
+    practice_id: uuid.UUID, interchange_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    with transaction() as session:
+        return worklists.submitted_by_payer(
+            session, practice_id=practice_id, interchange_ids=interchange_ids
+        )
+
+
+@task(name="front-end-rejections", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def front_end_rejections(practice_id: uuid.UUID, since: datetime) -> list[dict[str, Any]]:
+    with transaction() as session:
+        return worklists.front_end_rejections(session, practice_id=practice_id, since=since)
+
+
+@task(name="era-totals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def era_totals(practice_id: uuid.UUID, interchange_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    with transaction() as session:
+        remittances = worklists.remittances_of(session, interchange_ids)
+        return worklists.era_totals(session, practice_id=practice_id, remittance_ids=remittances)
+
+
+@task(name="denials-opened", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def denials_opened(practice_id: uuid.UUID, since: datetime) -> list[dict[str, Any]]:
+    with transaction() as session:
+        return worklists.denials_opened(session, practice_id=practice_id, since=since)
+
+
+@task(name="denials-near-deadline", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def denials_near_deadline(
+    practice_id: uuid.UUID, today: date, within_days: int
+) -> list[dict[str, Any]]:
+    with transaction() as session:
+        return worklists.denials_near_deadline(
+            session, practice_id=practice_id, today=today, within_days=within_days
+        )
+
+
+@task(name="known-inbound-files", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def known_inbound_names(clearinghouse: str) -> set[str]:
+    with transaction() as session:
+        return worklists.known_inbound_names(session, clearinghouse=clearinghouse)
+
+
+@task(name="compute-kpis", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def compute_kpis(practice_id: uuid.UUID, as_of: date, period_days: int) -> KpiReport:
+    """Every KPI for the practice over the period ending on `as_of` (rcm.reports.kpis)."""
+    from rcm.reports import compute_kpis as compute
+
+    with transaction() as session:
+        return compute(session, practice_id=practice_id, as_of=as_of, period_days=period_days)
+
+
+@task(name="render-kpi-html", cache_policy=NO_CACHE)
+def render_kpi_html(report: KpiReport) -> bytes:
+    from rcm.reports import render_kpi_html as render
+
+    return render(report)
+
+
+__all__ = [
+    "compute_kpis",
+    "denials_near_deadline",
+    "denials_opened",
+    "era_totals",
+    "front_end_rejections",
+    "held_claims",
+    "known_inbound_names",
+    "render_kpi_html",
+    "submitted_by_payer",
+]
