@@ -201,7 +201,7 @@ def run(claims: int = 20_000, per_file: int = 5000, workers: int = 2) -> list[di
         with Session(engine) as session:
             practice_id = _setup(session, claims)
             envelope = EnvelopeSettings(sender_id="RCMSUBMITTER", receiver_id="RCMSANDBOX")
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             interchanges = assign_batches(
                 session,
                 practice_id=practice_id,
@@ -212,9 +212,11 @@ def run(claims: int = 20_000, per_file: int = 5000, workers: int = 2) -> list[di
             )
             session.commit()
             assign_seconds = time.perf_counter() - started
-            started = time.perf_counter()
+            assign_cpu = time.process_time() - cpu
+            started, cpu = time.perf_counter(), time.process_time()
             files = [build_interchange_bytes(session, ic.id) for ic in interchanges]
             build_seconds = time.perf_counter() - started
+            build_cpu = time.process_time() - cpu
         engine.dispose()
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -231,10 +233,13 @@ def run(claims: int = 20_000, per_file: int = 5000, workers: int = 2) -> list[di
             "baseline": BASELINE_CLAIMS_PER_SECOND if unit == "claims/s" else None,
         }
 
+    # CPU-time rates are the steadier figure on a shared machine (SQLite runs in-process, so
+    # its work is counted); wall-clock rates are what an operator waits for.
     records = [
-        record("batch_assign", claims / assign_seconds, "claims/s"),
-        record("batch_build", claims / build_seconds, "claims/s"),
-        record("batch_assign_and_build", claims / total, "claims/s"),
+        record("batch_assign_cpu", claims / assign_cpu, "claims/s"),
+        record("batch_build_cpu", claims / build_cpu, "claims/s"),
+        record("batch_assign_and_build_cpu", claims / (assign_cpu + build_cpu), "claims/s"),
+        record("batch_assign_and_build_wall", claims / total, "claims/s"),
         record(f"batch_pyx12_gate_{workers}_workers", claims / validate_seconds, "claims/s"),
         record("batch_pyx12_errors", errors, "errors"),
     ]

@@ -62,18 +62,25 @@ def build(
     out: Path | None = typer.Option(
         None, "--out", help="Folder for the files (default ./var/outbound/<practice>)."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes for the pyx12 gate (1: validate in this one)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Assign READY claims to interchanges, build each 837 and put it through the pyx12 gate.
     Files that pass are written to --out; claims of a file that fails go back to HELD."""
+    from concurrent.futures import Executor, ProcessPoolExecutor
+    from contextlib import nullcontext
+
     from connectors.db import session_scope
     from rcm.batching import batch_practice
     from rcm.errors import RcmError
 
     folder = out or default_out(practice)
     written: list[str] = []
+    pool: Any = ProcessPoolExecutor(max_workers=workers) if workers > 1 else nullcontext()
     try:
-        with session_scope() as session:
+        with pool as executor, session_scope() as session:
             row, profile = practice_and_profile(session, practice)
             run = batch_practice(
                 session,
@@ -81,6 +88,7 @@ def build(
                 profile_name=profile.name,
                 envelope=envelope_settings(profile, row),
                 max_claims_per_file=profile.max_claims_per_file,
+                executor=executor if isinstance(executor, Executor) else None,
                 source=f"cli:batch-build:{practice}",
             )
             folder.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,12 @@ process against a temporary local Prefect API whose database is kept in the demo
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,13 +44,14 @@ class DemoSummary:
     failures: list[str] = field(default_factory=list)
     payers: int = 0
     claim_count: int = 0
+    prefect_api: str | None = None
 
 
 def command(
     workdir: Path = typer.Option(Path("var/demo"), help="Folder the demo owns (wiped first)."),
     patients: int = typer.Option(80, help="Synthetic patients per practice."),
-    days: int = typer.Option(5, help="Simulated days of the daily cycle."),
-    encounters_per_day: int = typer.Option(40, help="Visits per practice per day."),
+    days: int = typer.Option(3, help="Simulated days of the daily cycle."),
+    encounters_per_day: int = typer.Option(60, help="Visits per practice per day."),
     seed: int = typer.Option(DEMO_SEED, help="Same seed, same demo."),
 ) -> None:
     """Run the daily cycle through the Prefect flows for several simulated days on synthetic
@@ -65,19 +68,48 @@ def command(
     # The temporary Prefect API keeps its database here (when prefect is first imported by
     # this process; otherwise the process's own Prefect home is used).
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from connectors.db import dispose_engines
     from rcm.settings import reset_settings_cache
 
     reset_settings_cache()
     dispose_engines()
-    summary = run_demo(
-        workdir=workdir,
-        database_url=database_url,
-        patients=patients,
-        days=days,
-        encounters_per_day=encounters_per_day,
-        seed=seed,
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
     )
+
+    # The configured Prefect API (PREFECT_API_URL), or one temporary API for the whole demo (its
+    # database under PREFECT_HOME), started here so that the practices' flows, which run side
+    # by side in threads, all report to the same one.
+    # Heartbeats detect crashed runs of deployed flows; in-process subflows do not need them,
+    # and each would otherwise wait up to a second for its heartbeat thread at exit.
+    server = None
+    api_url = PREFECT_API_URL.value()
+    if not api_url:
+        server = SubprocessASGIServer()
+        server.start(timeout=120)
+        api_url = server.api_url
+    try:
+        with temporary_settings(
+            {PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        ):
+            summary = run_demo(
+                workdir=workdir,
+                database_url=database_url,
+                patients=patients,
+                days=days,
+                encounters_per_day=encounters_per_day,
+                seed=seed,
+            )
+    finally:
+        _flush_prefect_workers()
+        if server is not None:
+            server.stop()
+    if server is None:
+        summary.prefect_api = api_url
     print_table(
         "Practices",
         ["practice", "patients", "encounters", "service lines", "charges"],
@@ -102,24 +134,39 @@ def command(
     console.print(f"Archive:  {workdir / 'archive'}  (every file sent and received, KPI reports)")
     console.print(f"Sandbox:  {workdir / 'sandbox'}")
     console.print(f"Log:      {workdir / 'demo.log'}")
-    console.print(
-        f"Prefect UI: PREFECT_HOME={workdir / 'prefect'} prefect server start, "
-        "then open http://127.0.0.1:4200 (flow runs, logs, artifacts)"
-    )
+    if summary.prefect_api:
+        console.print(f"Prefect UI: {summary.prefect_api.removesuffix('/api')}")
+    else:
+        console.print(
+            f"Prefect UI: PREFECT_HOME={workdir / 'prefect'} prefect server start, "
+            "then open http://127.0.0.1:4200 (flow runs, logs, artifacts)"
+        )
     console.print(f"Done in {time.monotonic() - started:.1f}s")
     if not all(ok for _, ok, _ in summary.sandbox_checks) or summary.failures:
         raise typer.Exit(1)
 
 
+def _flush_prefect_workers() -> None:
+    """Send the last run logs and events before the temporary API goes away (otherwise the
+    process would retry them at exit against a server that is gone)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=15, at_exit=False)
+
+
 def _quiet_prefect_console() -> None:
     """Prefect's console handlers print every task run; the demo shows progress bars instead
     (everything still reaches the Prefect API and the demo log)."""
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs"):
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler) and not isinstance(
-                handler, logging.FileHandler
-            ):
+            if isinstance(handler, PrefectConsoleHandler):
                 handler.setLevel(logging.WARNING)
+    # paramiko reports every client that hangs up on the sandbox server as an error.
+    logging.getLogger("rcm.sandbox.sftp").setLevel(logging.CRITICAL)
 
 
 def run_demo(
@@ -131,6 +178,20 @@ def run_demo(
     encounters_per_day: int,
     seed: int,
 ) -> DemoSummary:
+    from rcm.logging import add_sink, configure_logging, logger
+
+    configure_logging(level="WARNING", force=True)
+    log_sink = add_sink(str(workdir / "demo.log"), level="INFO", serialize=False)
+    try:
+        return _run_days(workdir, database_url, patients, days, encounters_per_day, seed)
+    finally:
+        logger.remove(log_sink)
+        configure_logging(force=True)
+
+
+def _run_days(
+    workdir: Path, database_url: str, patients: int, days: int, encounters_per_day: int, seed: int
+) -> DemoSummary:
     from sqlmodel import func, select
 
     from connectors.clearinghouse import list_profiles
@@ -138,7 +199,6 @@ def run_demo(
     from connectors.secrets import secret_resolves
     from connectors.sftp import check_connection
     from rcm.imports import import_patients
-    from rcm.logging import add_sink, configure_logging
     from rcm.models import Claim, Encounter, Practice, ServiceLine
     from rcm.onboarding.apply import apply_onboarding
     from rcm.onboarding.schema import load_onboarding_file
@@ -148,8 +208,6 @@ def run_demo(
     from sandbox.synthetic import generate_practice, roster_csv
     from tasks.imports import inbox_folder
 
-    configure_logging(level="WARNING", force=True)
-    add_sink(str(workdir / "demo.log"), level="INFO", serialize=False)
     settings = get_settings()
     summary = DemoSummary()
     today = date.today()
@@ -176,7 +234,7 @@ def run_demo(
         clearinghouses = set(list_profiles())
         worlds = []
         for path in practice_files:
-            doc = load_onboarding_file(path)
+            doc = _demo_policies(load_onboarding_file(path))
             with session_scope(engine) as session:
                 apply_onboarding(
                     session,
@@ -217,23 +275,34 @@ def run_demo(
             from flows.responses import collect_responses
 
             _quiet_prefect_console()
+            for world in worlds:
+                _drop(
+                    inbox_folder(world.slug, "appointments"),
+                    f"appointments-{first_day}.csv",
+                    world.appointments_csv(first_day + timedelta(days=1), days + 3, 8),
+                )
             task = progress.add_task("Daily cycles (Prefect flows)", total=days * len(worlds))
             for offset in range(days):
                 day = first_day + timedelta(days=offset)
                 for world in worlds:
                     _drop(
-                        inbox_folder(world.slug, "appointments"),
-                        f"appointments-{day}.csv",
-                        world.appointments_csv(day + timedelta(days=1), 2, 8),
-                    )
-                    _drop(
                         inbox_folder(world.slug, "charges"),
                         f"charges-{day}.csv",
                         world.charges_csv(day, encounters_per_day),
                     )
-                    progress.update(task, description=f"Daily cycle {day} {world.slug}")
-                    _run(summary, daily_cycle, world.slug, day)
-                    progress.advance(task)
+                progress.update(task, description=f"Daily cycles {day}")
+                # The practices' cycles run side by side, as `daily-cycle-all` fans them out
+                # to workers in production; each is its own Prefect flow run.
+                with ThreadPoolExecutor(max_workers=len(worlds)) as pool:
+                    runs = [
+                        pool.submit(
+                            contextvars.copy_context().run, _run, summary, daily_cycle, w.slug, day
+                        )
+                        for w in worlds
+                    ]
+                    for run in as_completed(runs):
+                        run.result()
+                        progress.advance(task)
                 clearinghouse.wait_for_uploads()
                 clearinghouse.run_cycle()
 
@@ -274,6 +343,17 @@ def run_demo(
         summary.payers = session.exec(select(func.count(func.distinct(Claim.payer_id)))).one()
     engine.dispose()
     return summary
+
+
+def _demo_policies(doc: Any) -> Any:
+    """The demo's practices appeal every denial the CARC table says to appeal and correct
+    claims automatically, so one short run shows the whole denial workflow."""
+    from rcm.denials.carc import DenialCategory
+
+    policies = doc.policies.model_copy(
+        update={"auto_appeal_categories": [c.value for c in DenialCategory], "auto_correct": True}
+    )
+    return doc.model_copy(update={"policies": policies})
 
 
 def _drop(folder: Path, name: str, data: bytes) -> None:

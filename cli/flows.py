@@ -3,6 +3,7 @@ also does from the Prefect UI). Without PREFECT_API_URL Prefect starts a tempora
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -38,7 +39,9 @@ def _run(flow: Any, *args: Any, **kwargs: Any) -> None:
         except Exception as exc:
             raise fail(f"{flow.name} failed: {exc}") from None
     result = state.result()
-    print_json(getattr(result, "__dict__", result))
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        result = dataclasses.asdict(result)
+    print_json(result)
     console.print(f"{flow.name}: {state.name}")
 
 

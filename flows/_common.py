@@ -43,7 +43,9 @@ def bridge_logs_to_prefect() -> None:
     once per process; records logged outside a flow or task run are not forwarded."""
     global _bridge_sink
     with _bridge_lock:
-        if _bridge_sink is None:
+        # rcm.logging.configure_logging(force=True) removes every sink; add ours back then.
+        handlers = getattr(getattr(logger, "_core", None), "handlers", None)
+        if _bridge_sink is None or (handlers is not None and _bridge_sink not in handlers):
             _bridge_sink = add_sink(_forward, level="INFO", format="{message}")
 
 

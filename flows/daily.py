@@ -111,7 +111,7 @@ def daily_cycle_all(run_date: date | None = None, fan_out: str = "inline") -> di
                 timeout=0,
                 as_subflow=True,
             )
-            outcome[slug] = f"started {run.id}"
+            outcome[slug] = f"started {getattr(run, 'id', run)}"
     elif fan_out == "inline":
         for slug in practices:
             state = daily_cycle(slug, run_date, return_state=True)

@@ -1,17 +1,22 @@
-"""work_denials: appeals and corrected claims where the practice's policy says to act
-automatically; denials near their appeal deadline escalated."""
+"""work_denials: appeals and corrected claims where the practice's policy says to act without a
+biller (auto_appeal_categories, auto_correct); denials near their appeal deadline escalated."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 
 from prefect import flow, tags
 
+from connectors.archive import archive_key, sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
-from flows._context import practice_today
+from flows._context import practice_today, run_source
+from rcm.logging import logger
+from tasks import denials as denial_tasks
 from tasks import reports as report_tasks
 from tasks._runtime import domain_function
+from tasks.archive import archive_bytes
 from tasks.practices import load_practice
 
 ESCALATE_WITHIN_DAYS = 14
@@ -25,36 +30,91 @@ class DenialWorkSummary:
     appeals: int = 0
     corrected_claims: int = 0
     escalated: int = 0
+    appeal_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 @flow(name="work-denials")
 def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSummary:
     """Work the practice's open denials.
 
+    Appeals are drafted, their letters archived, and submitted for denials whose category the
+    practice appeals automatically; corrected (frequency 7) claims are created when the
+    practice corrects automatically; unassigned denials within 14 days of their appeal
+    deadline go to the escalation queue. A denial worked once is not worked again.
+
     Args:
         practice: The practice's slug.
-        run_date: The business day deadlines are measured from (default: today in the
-            practice's timezone).
+        run_date: The business day letters are dated and deadlines measured from (default:
+            today in the practice's timezone).
     """
     bridge_logs_to_prefect()
     ref = load_practice(practice)
     today = practice_today(ref.timezone, run_date)
+    source = run_source()
     summary = DenialWorkSummary(practice=ref.slug, run_date=today)
     report = RunReport(f"Denial work {today}", ref.slug)
+    when = datetime.combine(today, time.min, tzinfo=UTC)
     with tags(f"practice:{ref.slug}"):
-        if domain_function("rcm.appeals", "create_appeals") is None:
+        if domain_function("rcm.appeals", "create_appeal") is None:
             summary.available = False
-            report.skip("appeals and corrected claims", "rcm.appeals is not available yet")
+            report.skip("appeals and corrected claims", "rcm.appeals is not available")
+        else:
+            work = denial_tasks.select_work(ref.id, ref.policies)
+            letters = [denial_tasks.appeal_letter(a, today) for a in work["resume"]]
+            letters += [denial_tasks.draft_appeal(d, today) for d in work["appeal"]]
+            for letter in letters:
+                key = archive_bytes(
+                    archive_key(
+                        ref.slug,
+                        "outbound",
+                        "appeal",
+                        when,
+                        sha256_hex(letter.letter_pdf),
+                        f"appeal-{letter.appeal_id}.pdf",
+                    ),
+                    letter.letter_pdf,
+                    {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+                )
+                denial_tasks.submit_appeal(letter.appeal_id, key, source)
+                summary.appeals += 1
+                summary.appeal_ids.append(letter.appeal_id)
+            for claim_id in work["correct"]:
+                denial_tasks.correct_claim(claim_id, source)
+                summary.corrected_claims += 1
+        if domain_function("rcm.denials", "assign_denial") is not None:
+            for denial_id in denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS):
+                denial_tasks.escalate(denial_id, source)
+                summary.escalated += 1
         near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
-    summary.escalated = len(near)
+        opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
+    publish_table(
+        f"{ref.slug}-denials-opened",
+        opened,
+        f"Denials opened on {today}, by reason",
+        ["carc", "category", "action", "count", "amount", "earliest_deadline"],
+    )
     publish_table(
         f"{ref.slug}-denials-near-deadline",
         near,
         f"Open denials with an appeal deadline within {ESCALATE_WITHIN_DAYS} days of {today}",
         ["denial_id", "claim_id", "carc", "amount", "deadline", "days_left", "status"],
     )
-    report.counts["denials near their deadline"] = summary.escalated
+    report.counts.update(
+        {
+            "appeals submitted": summary.appeals,
+            "corrected claims created": summary.corrected_claims,
+            "denials escalated": summary.escalated,
+            "denials near their deadline": len(near),
+        }
+    )
     report.publish(f"{ref.slug}-denials")
+    logger.info(
+        "denial work done: {} appeal(s), {} corrected claim(s), {} escalated",
+        summary.appeals,
+        summary.corrected_claims,
+        summary.escalated,
+        practice=ref.slug,
+    )
     return summary
 
 

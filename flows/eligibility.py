@@ -12,7 +12,7 @@ from prefect import flow, tags
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
 from flows._context import practice_today, run_source
 from flows._outbound import send_built_file
-from flows.responses import collect_responses
+from flows.responses import collect
 from flows.submission import import_inbox
 from rcm.logging import logger
 from rcm.models.types import utcnow
@@ -104,7 +104,7 @@ def check_eligibility(
             )
             summary.files_uploaded += 1
             summary.interchanges.append(item.interchange_id)
-    answers = collect_responses(ref.slug, today, kinds=["271"])
+    answers = collect(ref, today, kinds=["271"])
     summary.answers_processed = answers.processed
     report.counts.update(
         {

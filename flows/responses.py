@@ -5,13 +5,15 @@ A file seen before is skipped whichever run sees it. A file that cannot be proce
 quarantined (archived under quarantine/, Interchange status quarantined, reason recorded) and
 reported; it is never retried. When several practices share one clearinghouse login, each
 file is processed by the run of the practice it belongs to and left alone by the others.
+Files are handled in batches (one task downloads, archives or processes many files), each
+file still in its own database transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, tags
@@ -22,10 +24,9 @@ from flows._context import practice_today
 from rcm.logging import logger
 from rcm.models.types import utcnow
 from tasks import reports as report_tasks
-from tasks.archive import archive_bytes, inbound_key
+from tasks.archive import archive_many, inbound_key
 from tasks.clearinghouse import (
     DownloadedFile,
-    connect,
     download_files,
     list_inbound_files,
     move_to_processed,
@@ -33,15 +34,17 @@ from tasks.clearinghouse import (
 )
 from tasks.practices import PracticeRef, load_practice
 from tasks.responses import (
+    InboundJob,
     handler_available,
-    identify_practice,
-    process_file,
+    identify_practices,
+    process_files,
     quarantine_file,
     seen_before,
 )
 
 # Acknowledgments before remittances: a claim must be ACCEPTED before an 835 can pay it.
 KIND_ORDER = {"999": 0, "277CA": 1, "271": 2, "835": 3}
+QUARANTINE_KINDS = ("999", "277CA", "835", "271", "277")
 
 
 @dataclass
@@ -83,50 +86,182 @@ def collect_responses(
     bridge_logs_to_prefect()
     ref = load_practice(practice)
     today = practice_today(ref.timezone, run_date)
+    return collect(ref, today, kinds=kinds, file_name=file_name)
+
+
+def collect(
+    ref: PracticeRef,
+    today: date,
+    *,
+    kinds: list[str] | None = None,
+    file_name: str | None = None,
+) -> CollectSummary:
+    """The body of collect_responses, also run inside check_eligibility for the 271s."""
     started = utcnow()
     summary = CollectSummary(practice=ref.slug)
     report = RunReport(f"Clearinghouse responses {today}", ref.slug)
-
     with tags(f"practice:{ref.slug}"):
-        on_account(connect, ref.clearinghouse)(ref.clearinghouse)
-        listed = on_account(list_inbound_files, ref.clearinghouse)(ref.clearinghouse)
-        summary.listed = len(listed)
-        known = report_tasks.known_inbound_names(ref.clearinghouse)
-        wanted = []
-        for item in listed:
-            if item.name in known:
-                continue
-            if kinds is not None and item.kind not in kinds:
-                continue
-            if file_name is not None and item.name != file_name:
-                continue
-            if not handler_available(item.kind):
-                summary.not_handled += 1
-                continue
-            wanted.append(item)
-        if summary.not_handled:
-            report.skip(
-                "process files",
-                f"{summary.not_handled} file(s) of kinds with no processing step in this build "
-                "left on the server",
-            )
-        downloaded = sorted(
-            on_account(download_files, ref.clearinghouse)(ref.clearinghouse, wanted),
-            key=lambda d: (KIND_ORDER.get(d.kind or "", 9), d.name),
-        )
-        summary.downloaded = len(downloaded)
-        seen = seen_before(ref.clearinghouse, [sha256_hex(d.data) for d in downloaded])
-        done_paths: list[str] = []
-        for item in downloaded:
-            status = _handle(ref, item, seen, today, summary)
-            summary.files.append({"file": item.name, "kind": item.kind, "status": status})
-            if status in ("processed", "duplicate", "quarantined"):
-                done_paths.append(item.path)
-        on_account(move_to_processed, ref.clearinghouse)(ref.clearinghouse, done_paths)
-
+        downloaded = _download_new(ref, kinds, file_name, summary, report)
+        _handle_all(ref, downloaded, today, summary)
+        done = [f["path"] for f in summary.files if f["status"] != "another practice"]
+        if done:
+            on_account(move_to_processed, ref.clearinghouse)(ref.clearinghouse, done)
         rejections = report_tasks.front_end_rejections(ref.id, started)
         eras = report_tasks.era_totals(ref.id, summary.interchanges.get("835", []))
+    _publish(ref, today, summary, report, rejections, eras)
+    return summary
 
+
+def _download_new(
+    ref: PracticeRef,
+    kinds: list[str] | None,
+    file_name: str | None,
+    summary: CollectSummary,
+    report: RunReport,
+) -> list[DownloadedFile]:
+    listed = on_account(list_inbound_files, ref.clearinghouse)(ref.clearinghouse)
+    summary.listed = len(listed)
+    known = report_tasks.known_inbound_names(ref.clearinghouse)
+    wanted = []
+    for item in listed:
+        if item.name in known:
+            continue
+        if kinds is not None and item.kind not in kinds:
+            continue
+        if file_name is not None and item.name != file_name:
+            continue
+        if not handler_available(item.kind):
+            summary.not_handled += 1
+            continue
+        wanted.append(item)
+    if summary.not_handled:
+        report.skip(
+            "process files",
+            f"{summary.not_handled} file(s) of kinds with no processing step in this build "
+            "left on the server",
+        )
+    if not wanted:
+        return []
+    downloaded = on_account(download_files, ref.clearinghouse)(ref.clearinghouse, wanted)
+    summary.downloaded = len(downloaded)
+    return sorted(downloaded, key=lambda d: (KIND_ORDER.get(d.kind or "", 9), d.name))
+
+
+def _handle_all(
+    ref: PracticeRef, downloaded: list[DownloadedFile], today: date, summary: CollectSummary
+) -> None:
+    if not downloaded:
+        return
+    seen = seen_before(ref.clearinghouse, [sha256_hex(d.data) for d in downloaded])
+    fresh = [d for d in downloaded if sha256_hex(d.data) not in seen]
+    for item in downloaded:
+        if sha256_hex(item.data) in seen:
+            _record(summary, item, "duplicate")
+            summary.duplicates += 1
+    owners = (
+        identify_practices([(d.kind or "unknown", d.data, d.name) for d in fresh]) if fresh else []
+    )
+    received = utcnow()
+    mine: list[DownloadedFile] = []
+    refused: list[tuple[DownloadedFile, str]] = []
+    for item, owner in zip(fresh, owners, strict=True):
+        if isinstance(owner, uuid.UUID) and owner != ref.id:
+            summary.other_practices += 1
+            _record(summary, item, "another practice")
+        elif isinstance(owner, uuid.UUID):
+            mine.append(item)
+        else:
+            reason = (
+                owner if isinstance(owner, str) else "it names no claim, payee or inquiry of ours"
+            )
+            refused.append((item, reason))
+    if mine:
+        keys = archive_many(
+            [
+                (
+                    inbound_key(
+                        ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
+                    ),
+                    d.data,
+                    {"kind": d.kind or "unknown", "clearinghouse": ref.clearinghouse},
+                )
+                for d in mine
+            ]
+        )
+        outcomes = process_files(
+            [
+                InboundJob(d.kind or "unknown", d.name, d.data, k)
+                for d, k in zip(mine, keys, strict=True)
+            ],
+            clearinghouse=ref.clearinghouse,
+            practice_id=ref.id,
+            today=today,
+        )
+        for item, outcome in zip(mine, outcomes, strict=True):
+            if outcome.status == "refused":
+                refused.append((item, outcome.error or "refused"))
+            elif outcome.status == "duplicate":
+                summary.duplicates += 1
+                _record(summary, item, "duplicate")
+            else:
+                summary.processed += 1
+                _record(summary, item, "processed")
+                if outcome.interchange_id is not None:
+                    summary.interchanges.setdefault(item.kind or "", []).append(
+                        outcome.interchange_id
+                    )
+    if refused:
+        _quarantine(ref, refused, received, summary)
+
+
+def _quarantine(
+    ref: PracticeRef,
+    refused: list[tuple[DownloadedFile, str]],
+    received: datetime,
+    summary: CollectSummary,
+) -> None:
+    keys = archive_many(
+        [
+            (
+                inbound_key(
+                    ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=True
+                ),
+                d.data,
+                {"kind": d.kind or "unknown", "clearinghouse": ref.clearinghouse},
+            )
+            for d, _ in refused
+        ]
+    )
+    for (item, reason), key in zip(refused, keys, strict=True):
+        if (item.kind or "") in QUARANTINE_KINDS:
+            quarantine_file(
+                item.data,
+                clearinghouse=ref.clearinghouse,
+                practice_id=ref.id,
+                kind=item.kind or "",
+                error=reason,
+                file_name=item.name,
+                archive_key=key,
+            )
+        summary.quarantined += 1
+        _record(summary, item, "quarantined")
+        logger.warning("file {} quarantined: {}", item.name, reason, practice=ref.slug)
+
+
+def _record(summary: CollectSummary, item: DownloadedFile, status: str) -> None:
+    summary.files.append(
+        {"file": item.name, "kind": item.kind, "status": status, "path": item.path}
+    )
+
+
+def _publish(
+    ref: PracticeRef,
+    today: date,
+    summary: CollectSummary,
+    report: RunReport,
+    rejections: list[dict[str, Any]],
+    eras: list[dict[str, Any]],
+) -> None:
     report.counts.update(
         {
             "files listed": summary.listed,
@@ -173,80 +308,6 @@ def collect_responses(
         summary.quarantined,
         practice=ref.slug,
     )
-    return summary
 
 
-def _handle(
-    ref: PracticeRef,
-    item: DownloadedFile,
-    seen: set[str],
-    today: date,
-    summary: CollectSummary,
-) -> str:
-    kind = item.kind or "unknown"
-    digest = sha256_hex(item.data)
-    if digest in seen:
-        summary.duplicates += 1
-        return "duplicate"
-    owner = identify_practice(kind, item.data, item.name)
-    if isinstance(owner, uuid.UUID) and owner != ref.id:
-        summary.other_practices += 1
-        return "another practice"
-    received = utcnow()
-    if not isinstance(owner, uuid.UUID):
-        reason = owner if isinstance(owner, str) else "it names no claim, payee or inquiry of ours"
-        return _quarantine(ref, item, kind, received, reason, summary)
-    key = archive_bytes(
-        inbound_key(ref.slug, kind, received, item.data, item.name, quarantine=False),
-        item.data,
-        {"kind": kind, "clearinghouse": ref.clearinghouse},
-    )
-    outcome = process_file(
-        kind,
-        item.data,
-        clearinghouse=ref.clearinghouse,
-        file_name=item.name,
-        practice_id=ref.id,
-        archive_key=key,
-        today=today,
-    )
-    if outcome.status == "duplicate":
-        summary.duplicates += 1
-        return "duplicate"
-    if outcome.status == "refused":
-        return _quarantine(ref, item, kind, received, outcome.error or "refused", summary)
-    summary.processed += 1
-    if outcome.interchange_id is not None:
-        summary.interchanges.setdefault(kind, []).append(outcome.interchange_id)
-    return "processed"
-
-
-def _quarantine(
-    ref: PracticeRef,
-    item: DownloadedFile,
-    kind: str,
-    received: Any,
-    reason: str,
-    summary: CollectSummary,
-) -> str:
-    key = archive_bytes(
-        inbound_key(ref.slug, kind, received, item.data, item.name, quarantine=True),
-        item.data,
-        {"kind": kind, "clearinghouse": ref.clearinghouse},
-    )
-    if kind in ("999", "277CA", "835", "271", "277"):
-        quarantine_file(
-            item.data,
-            clearinghouse=ref.clearinghouse,
-            practice_id=ref.id,
-            kind=kind,
-            error=reason,
-            file_name=item.name,
-            archive_key=key,
-        )
-    summary.quarantined += 1
-    logger.warning("file {} quarantined: {}", item.name, reason, practice=ref.slug)
-    return "quarantined"
-
-
-__all__ = ["CollectSummary", "collect_responses"]
+__all__ = ["CollectSummary", "collect", "collect_responses"]

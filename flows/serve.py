@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Schedule
 
 from flows.daily import daily_cycle, daily_cycle_all
 from flows.denials import work_denials
@@ -67,7 +67,9 @@ def schedule_slug(practice: str, deployment: str) -> str:
     return f"{practice}-{deployment}"
 
 
-def practice_schedules(item: ScheduledFlow, practices: Sequence[PracticeSchedule]) -> list[Cron]:
+def practice_schedules(
+    item: ScheduledFlow, practices: Sequence[PracticeSchedule]
+) -> list[Schedule]:
     """One cron per practice for `item`, in the practice's timezone."""
     if item.cron is None:
         return []
@@ -157,7 +159,7 @@ def add_practice_schedules(slug: str, timezone: str) -> list[str]:
     return done
 
 
-def _schedule_type(cron: Cron) -> Any:
+def _schedule_type(cron: Schedule) -> Any:
     from prefect.client.schemas.schedules import CronSchedule
 
     return CronSchedule(cron=cron.cron, timezone=cron.timezone, day_or=cron.day_or)

@@ -16,9 +16,8 @@ The life of an outbound interchange (DESIGN.md, Idempotency):
 A rerun resumes from the row's status (`pending_interchanges`): claims already assigned keep
 their interchange and control numbers, and a built file is rebuilt byte for byte, never
 renumbered. The envelope settings an interchange was assigned with (qualifiers, GS IDs, usage
-indicator, receiver name, file name template) are recorded with it in an AuditEvent
-(action ``interchange.assigned``), because the Interchange table has columns only for the ISA
-sender and receiver IDs.
+indicator, receiver name, file name template) are stored on its row (`Interchange.envelope`),
+written in the assigning transaction, so the file depends on that row and its claims only.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from rcm.claims.states import transition
+from rcm.claims.states import transition_many
 from rcm.claims.submission import SubmitterInfo, header_837, load_claims_837
 from rcm.control_numbers import allocate
 from rcm.errors import RcmError, StateError, X12Error
@@ -57,7 +57,12 @@ from rcm.models import (
 )
 from rcm.x12.core import InterchangeEnvelope, iter_segments
 from rcm.x12.validate import ValidationIssue, ValidationReport
-from rcm.x12.x837 import IMPLEMENTATION, build_837_interchange
+from rcm.x12.x837 import (
+    IMPLEMENTATION,
+    Submission837,
+    build_837_interchange,
+    build_837_segments,
+)
 
 ASSIGNED_ACTION = "interchange.assigned"
 MAX_CLAIMS_PER_FILE = 5000
@@ -225,6 +230,7 @@ def _assign_one(
         kind=kind,
         sender_id=envelope.sender_id,
         receiver_id=envelope.receiver_id,
+        envelope=envelope.as_dict(),
         status=InterchangeStatus.ASSIGNED,
         claim_count=len(claims),
         created_at=now,
@@ -250,17 +256,19 @@ def _assign_one(
             action=ASSIGNED_ACTION,
             entity_type="interchange",
             entity_id=str(interchange.id),
-            detail={"envelope": envelope.as_dict(), "claim_count": len(claims)},
+            detail={"claim_count": len(claims)},
             created_at=now,
         )
     )
-    where = str(interchange.id)
     for claim in claims:
         claim.interchange_id = interchange.id
-        transition(
-            session, claim, ClaimStatus.BATCHED, reason="assigned to an 837 batch", source=where
-        )
-    session.flush()
+    transition_many(
+        session,
+        claims,
+        ClaimStatus.BATCHED,
+        reason="assigned to an 837 batch",
+        source=str(interchange.id),
+    )
     return interchange
 
 
@@ -270,20 +278,12 @@ def _assign_one(
 
 
 def envelope_of(session: Session, interchange: Interchange) -> EnvelopeSettings:
-    """The envelope settings the interchange was assigned with."""
-    detail = session.execute(
-        select(col(AuditEvent.detail))
-        .where(
-            col(AuditEvent.practice_id) == interchange.practice_id,
-            col(AuditEvent.entity_type) == "interchange",
-            col(AuditEvent.entity_id) == str(interchange.id),
-            col(AuditEvent.action) == ASSIGNED_ACTION,
-        )
-        .order_by(col(AuditEvent.created_at))
-    ).scalar()
-    if not detail or "envelope" not in detail:
+    """The envelope settings the interchange was assigned with (`Interchange.envelope`;
+    migration 0002 copied them there from the audit events earlier versions wrote).
+    The session is not read; callers pass it as they pass it everywhere else."""
+    if not interchange.envelope:
         raise BatchError(f"interchange {interchange.id} has no recorded envelope settings")
-    return EnvelopeSettings.from_dict(detail["envelope"])
+    return EnvelopeSettings.from_dict(interchange.envelope)
 
 
 def _interchange(session: Session, interchange_id: uuid.UUID) -> Interchange:
@@ -529,17 +529,12 @@ def _reject(
             edits.append(_edit(claim, None))
     session.add_all(edits)
     where = str(interchange.id)
-    held: list[uuid.UUID] = []
     for claim in claims:
         claim.interchange_id = None
-        transition(
-            session,
-            claim,
-            ClaimStatus.HELD,
-            reason="the 837 file failed the pyx12 gate",
-            source=where,
-        )
-        held.append(claim.id)
+    transition_many(
+        session, claims, ClaimStatus.HELD, reason="the 837 file failed the pyx12 gate", source=where
+    )
+    held = [claim.id for claim in claims]
     summary = "; ".join(issue.describe() for issue in errors[:5])
     interchange.status = InterchangeStatus.REJECTED
     interchange.error = (
@@ -562,9 +557,6 @@ def _reject(
 def _unbuildable(session: Session, interchange: Interchange) -> dict[str, str]:
     """Which claims stop the file from being built at all (a delimiter inside data, a missing
     required value), by building each alone. Messages name segments, never values."""
-    from rcm.claims.submission import load_claims_837 as load
-    from rcm.x12.x837 import Submission837, build_837_segments
-
     practice = session.get(Practice, interchange.practice_id)
     assert practice is not None
     settings = envelope_of(session, interchange)
@@ -579,7 +571,7 @@ def _unbuildable(session: Session, interchange: Interchange) -> dict[str, str]:
     problems: dict[str, str] = {}
     for claim in _claims_of(session, interchange):
         try:
-            (typed,) = load(
+            (typed,) = load_claims_837(
                 session,
                 practice_id=interchange.practice_id,
                 claim_ids=[claim.id],
@@ -656,20 +648,21 @@ def record_uploaded(
         return interchange
     if status not in (InterchangeStatus.BUILT, InterchangeStatus.ARCHIVED):
         raise BatchError(f"interchange {interchange_id} is {status.value}: it cannot be uploaded")
-    where = source or remote_name
-    for claim in _claims_of(session, interchange):
-        if claim.status is ClaimStatus.BATCHED:
-            transition(
-                session,
-                claim,
-                ClaimStatus.SUBMITTED,
-                reason="uploaded to the clearinghouse",
-                source=where,
-            )
-            claim.submitted_at = at
-            session.add(claim)
-        elif claim.status is not ClaimStatus.SUBMITTED:
+    claims = _claims_of(session, interchange)
+    for claim in claims:
+        if claim.status not in (ClaimStatus.BATCHED, ClaimStatus.SUBMITTED):
             raise StateError(f"claim {claim.id} is {claim.status.value}, not BATCHED")
+    batched = [claim for claim in claims if claim.status is ClaimStatus.BATCHED]
+    transition_many(
+        session,
+        batched,
+        ClaimStatus.SUBMITTED,
+        reason="uploaded to the clearinghouse",
+        source=source or remote_name,
+    )
+    for claim in batched:
+        claim.submitted_at = at
+    session.add_all(batched)
     interchange.status = InterchangeStatus.UPLOADED
     interchange.uploaded_at = at
     interchange.file_name = remote_name
@@ -722,6 +715,48 @@ class BatchRun:
         }
 
 
+def build_and_gate_all(
+    session: Session,
+    interchange_ids: Sequence[uuid.UUID],
+    *,
+    executor: Executor | None = None,
+    validator: Validator | None = None,
+    source: str = "pyx12-gate",
+) -> list[GateOutcome]:
+    """`build_and_gate` for several assigned interchanges, with the pyx12 runs spread over
+    `executor` (a ProcessPoolExecutor: pyx12 is CPU-bound and holds a lock per process). The
+    validator must be picklable for a process pool; the default is
+    rcm.x12.validate.validate. Building and recording stay in this session."""
+    if executor is None:
+        return [
+            build_and_gate(session, i, validator=validator, source=source) for i in interchange_ids
+        ]
+    if validator is None:
+        from rcm.x12.validate import validate
+
+        validator = validate
+    built: dict[uuid.UUID, bytes] = {}
+    outcomes: dict[uuid.UUID, GateOutcome] = {}
+    for interchange_id in interchange_ids:
+        interchange = _interchange(session, interchange_id)
+        try:
+            built[interchange_id] = build_interchange_bytes(session, interchange_id)
+        except X12Error:
+            problems = _unbuildable(session, interchange)
+            outcomes[interchange_id] = _reject(
+                session, interchange, [], data=None, source=source, messages=problems
+            )
+    futures = {
+        i: executor.submit(validator, data, file_name=f"interchange-{i}")
+        for i, data in built.items()
+    }
+    for interchange_id, future in futures.items():
+        outcomes[interchange_id] = gate_interchange(
+            session, interchange_id, built[interchange_id], future.result(), source=source
+        )
+    return [outcomes[i] for i in interchange_ids]
+
+
 def batch_practice(
     session: Session,
     *,
@@ -731,29 +766,30 @@ def batch_practice(
     max_claims_per_file: int = MAX_CLAIMS_PER_FILE,
     now: datetime | None = None,
     validator: Validator | None = None,
+    executor: Executor | None = None,
     source: str = "batch",
 ) -> BatchRun:
     """Resume what an earlier run left (assigned files are built and gated, built ones rebuilt
     byte for byte for the caller to archive and upload), then assign and build the READY
-    claims. Commit between steps is the caller's choice; the CLI commits once at the end."""
+    claims, validating on `executor` when given. Commit is the caller's (the CLI commits
+    once at the end)."""
     run = BatchRun()
+    to_gate: list[uuid.UUID] = []
     for interchange in pending_interchanges(session, practice_id=practice_id):
         if interchange.status is InterchangeStatus.ASSIGNED:
-            run.outcomes.append(
-                build_and_gate(session, interchange.id, validator=validator, source=source)
+            to_gate.append(interchange.id)
+            continue
+        data = build_interchange_bytes(session, interchange.id)
+        run.outcomes.append(
+            GateOutcome(
+                interchange_id=interchange.id,
+                status=interchange.status,
+                file_name=interchange.file_name,
+                sha256=interchange.sha256,
+                data=data,
+                claim_count=interchange.claim_count,
             )
-        else:
-            data = build_interchange_bytes(session, interchange.id)
-            run.outcomes.append(
-                GateOutcome(
-                    interchange_id=interchange.id,
-                    status=interchange.status,
-                    file_name=interchange.file_name,
-                    sha256=interchange.sha256,
-                    data=data,
-                    claim_count=interchange.claim_count,
-                )
-            )
+        )
     for interchange in assign_batches(
         session,
         practice_id=practice_id,
@@ -764,9 +800,10 @@ def batch_practice(
         source=source,
     ):
         run.assigned.append(interchange.id)
-        run.outcomes.append(
-            build_and_gate(session, interchange.id, validator=validator, source=source)
-        )
+        to_gate.append(interchange.id)
+    run.outcomes += build_and_gate_all(
+        session, to_gate, executor=executor, validator=validator, source=source
+    )
     return run
 
 
@@ -778,6 +815,7 @@ __all__ = [
     "assign_batches",
     "batch_practice",
     "build_and_gate",
+    "build_and_gate_all",
     "build_interchange_bytes",
     "claims_by_segment",
     "envelope_of",

@@ -5,7 +5,10 @@ asks about every active coverage of each patient that covers the visit date: one
 EligibilityCheck per appointment × coverage (TRN02 = the check's ID), all of them in one
 outbound 270 interchange (one ST per payer) whose control numbers are allocated in the caller's
 transaction. Rebuilding for the same appointments reuses the pending checks: checks already in
-an interchange are not asked again, and the existing file is rebuilt byte for byte from its rows.
+an interchange are not asked again, and the existing file is rebuilt byte for byte from its rows
+(the interchange row carries its envelope settings). At most one check per appointment and
+coverage is pending (a partial unique index); a run that races another for the same
+appointments reuses the other run's checks.
 
 `apply_271` matches each answer to its check by the echoed trace number and records: status
 (active, inactive on the visit date, not found, rejected), plan, coverage dates, copay,
@@ -28,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from rcm.batching import EnvelopeSettings, envelope_of, file_name_for
@@ -67,6 +71,8 @@ from rcm.x12.x271 import EligibilityResponse, parse_271
 from rcm.x12.x837 import Address
 
 ASSIGNED_ACTION = "interchange.assigned"
+# A run that loses the race for a pending check plans again; a third loss is not a race.
+PLAN_ATTEMPTS = 3
 OPEN_APPOINTMENTS = (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN)
 SELF = "18"
 NOT_FOUND_REASONS = frozenset({"67", "75"})
@@ -119,6 +125,72 @@ def _covers(coverage: Coverage, on: date) -> bool:
     )
 
 
+def _plan_checks(
+    session: Session,
+    batch: InquiryBatch,
+    *,
+    practice_id: uuid.UUID,
+    appointments: list[Appointment],
+    coverages: dict[uuid.UUID, list[Coverage]],
+    zone: ZoneInfo,
+    now: datetime,
+) -> tuple[list[EligibilityCheck], set[uuid.UUID]]:
+    """The checks to put in a new 270 (new ones, and pending ones not in an interchange yet)
+    and the interchanges already holding the other pending checks; records each in `batch`.
+    A pending check for another visit date (the appointment moved) is superseded, or moved to
+    the new date when it was never sent."""
+    pending: dict[tuple[uuid.UUID, uuid.UUID], EligibilityCheck] = {}
+    for check in session.execute(
+        select(EligibilityCheck).where(
+            col(EligibilityCheck.practice_id) == practice_id,
+            col(EligibilityCheck.appointment_id).in_([a.id for a in appointments]),
+            col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING,
+        )
+    ).scalars():
+        assert check.appointment_id is not None
+        pending[(check.appointment_id, check.coverage_id)] = check
+
+    new_checks: list[EligibilityCheck] = []
+    existing: set[uuid.UUID] = set()
+    for appointment in appointments:
+        visit = appointment.scheduled_at.astimezone(zone).date()
+        covering = [c for c in coverages.get(appointment.patient_id, []) if _covers(c, visit)]
+        if not covering:
+            batch.skipped[appointment.id] = "no active coverage on the visit date"
+            continue
+        for coverage in covering:
+            check = pending.get((appointment.id, coverage.id))
+            if check is not None and check.service_date != visit:
+                if check.interchange_id is None:
+                    check.service_date = visit
+                else:
+                    check.status = EligibilityCheckStatus.SUPERSEDED
+                    check = None
+            if check is not None:
+                batch.reused.append(check.id)
+                if check.interchange_id is not None:
+                    existing.add(check.interchange_id)
+                else:
+                    new_checks.append(check)
+                continue
+            check_id = uuid.uuid4()
+            check = EligibilityCheck(
+                id=check_id,
+                practice_id=practice_id,
+                patient_id=appointment.patient_id,
+                coverage_id=coverage.id,
+                appointment_id=appointment.id,
+                trace_number=check_id.hex.upper(),
+                service_date=visit,
+                status=EligibilityCheckStatus.PENDING,
+                requested_at=now,
+            )
+            session.add(check)
+            new_checks.append(check)
+            batch.created.append(check.id)
+    return new_checks, existing
+
+
 def build_270(
     session: Session,
     *,
@@ -157,7 +229,6 @@ def build_270(
     batch = InquiryBatch(interchange=None, data=None)
     if not appointments:
         return batch
-    appointment_ids = [a.id for a in appointments]
     coverages: dict[uuid.UUID, list[Coverage]] = defaultdict(list)
     for coverage in session.execute(
         select(Coverage)
@@ -169,50 +240,35 @@ def build_270(
         .order_by(col(Coverage.priority))
     ).scalars():
         coverages[coverage.patient_id].append(coverage)
-    pending: dict[tuple[uuid.UUID, uuid.UUID], EligibilityCheck] = {}
-    for check in session.execute(
-        select(EligibilityCheck).where(
-            col(EligibilityCheck.practice_id) == practice_id,
-            col(EligibilityCheck.appointment_id).in_(appointment_ids),
-            col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING,
-        )
-    ).scalars():
-        assert check.appointment_id is not None
-        pending[(check.appointment_id, check.coverage_id)] = check
-
+    # Two runs for the same appointments (a scheduled run and an operator's) may both find no
+    # pending check and both insert one: the partial unique index lets one insert through and
+    # fails the other when the first commits. The loser plans again and now reuses the
+    # winner's checks, which already sit in the winner's interchange.
     new_checks: list[EligibilityCheck] = []
     existing: set[uuid.UUID] = set()
-    for appointment in appointments:
-        visit = appointment.scheduled_at.astimezone(zone).date()
-        covering = [c for c in coverages.get(appointment.patient_id, []) if _covers(c, visit)]
-        if not covering:
-            batch.skipped[appointment.id] = "no active coverage on the visit date"
-            continue
-        for coverage in covering:
-            check = pending.get((appointment.id, coverage.id))
-            if check is not None and check.service_date == visit:
-                batch.reused.append(check.id)
-                if check.interchange_id is not None:
-                    existing.add(check.interchange_id)
-                else:
-                    new_checks.append(check)
-                continue
-            check_id = uuid.uuid4()
-            check = EligibilityCheck(
-                id=check_id,
-                practice_id=practice_id,
-                patient_id=appointment.patient_id,
-                coverage_id=coverage.id,
-                appointment_id=appointment.id,
-                trace_number=check_id.hex.upper(),
-                service_date=visit,
-                status=EligibilityCheckStatus.PENDING,
-                requested_at=now,
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                new_checks, existing = _plan_checks(
+                    session,
+                    batch,
+                    practice_id=practice_id,
+                    appointments=appointments,
+                    coverages=coverages,
+                    zone=zone,
+                    now=now,
+                )
+                session.flush()
+            break
+        except IntegrityError:
+            if attempt == PLAN_ATTEMPTS:
+                raise
+            batch.created.clear()
+            batch.reused.clear()
+            batch.skipped.clear()
+            logger.bind(practice=practice.slug).info(
+                "a concurrent run asked about the same appointments; reusing its checks"
             )
-            session.add(check)
-            new_checks.append(check)
-            batch.created.append(check.id)
-    session.flush()
     batch.existing_interchanges = sorted(existing, key=str)
     if not new_checks:
         return batch
@@ -224,6 +280,7 @@ def build_270(
         kind=InterchangeKind.ELIGIBILITY_270,
         sender_id=envelope.sender_id,
         receiver_id=envelope.receiver_id,
+        envelope=envelope.as_dict(),
         status=InterchangeStatus.ASSIGNED,
         claim_count=len(new_checks),
         created_at=now,
@@ -249,7 +306,7 @@ def build_270(
             action=ASSIGNED_ACTION,
             entity_type="interchange",
             entity_id=str(interchange.id),
-            detail={"envelope": envelope.as_dict(), "checks": len(new_checks)},
+            detail={"checks": len(new_checks)},
             created_at=now,
         )
     )
@@ -543,6 +600,19 @@ def apply_271(
     )
     patient_ids = {c.patient_id for c in checks.values()}
     known_payers: dict[uuid.UUID, set[str]] = defaultdict(set)
+    last_names = (
+        dict(
+            session.execute(
+                select(col(Patient.id), col(Patient.last_name)).where(
+                    col(Patient.id).in_(patient_ids)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if patient_ids
+        else {}
+    )
     if patient_ids:
         payer_rows = {p.id: p for p in session.execute(select(Payer)).scalars()}
         for coverage in session.execute(
@@ -596,7 +666,9 @@ def apply_271(
             continue
         result.matched += 1
         coverage = coverages.get(check.coverage_id)
-        status = _apply_one(check, coverage, response, known_payers, flag, now)
+        status = _apply_one(
+            check, coverage, response, known_payers, last_names.get(check.patient_id), flag, now
+        )
         result.by_status[status.value] += 1
         session.add(check)
         if coverage is not None:
@@ -617,6 +689,7 @@ def _apply_one(
     coverage: Coverage | None,
     response: EligibilityResponse,
     known_payers: dict[uuid.UUID, set[str]],
+    patient_last_name: str | None,
     flag: Any,
     now: datetime,
 ) -> EligibilityCheckStatus:
@@ -660,9 +733,11 @@ def _apply_one(
     ):
         if _norm(subscriber.member_id) != _norm(coverage.member_id):
             flag(check, "member_id_mismatch", "the payer answered with another member ID")
-            if subscriber.payer_corrected or status is EligibilityCheckStatus.ACTIVE:
+            if subscriber.payer_corrected:
                 coverage.member_id = subscriber.member_id
-        sent_last = coverage.subscriber_last_name if coverage.relationship != SELF else None
+        sent_last = (
+            coverage.subscriber_last_name if coverage.relationship != SELF else patient_last_name
+        )
         if sent_last and subscriber.last_name and _norm(sent_last) != _norm(subscriber.last_name):
             flag(check, "name_mismatch", "the payer answered with another subscriber name")
         if subscriber.payer_corrected and coverage.relationship != SELF:

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from rcm.onboarding.schema import OnboardingDocument
 from rcm.payers import PayerConfig
+from sandbox.payer_rules import Member, write_roster_csv
 
 FIRST_NAMES = [
     "Avery",
@@ -324,9 +325,18 @@ class SyntheticPractice:
                 )
         return _csv(columns, rows)
 
-    def charges_csv(self, service_date: date, encounters: int) -> bytes:
-        """One day of charges: `encounters` visits, one row per service line."""
+    def charges_csv(
+        self, service_date: date, encounters: int, *, distinct_patients: bool = False
+    ) -> bytes:
+        """One day of charges: `encounters` visits, one row per service line.
+
+        With `distinct_patients` no patient has two visits that day (while there are enough
+        patients): the duplicate-claim edit then only fires on what the payers' rules plant.
+        """
         rng = random.Random(f"{self.seed}:{self.slug}:charges:{service_date}")
+        visitors: list[SyntheticPatient] = []
+        if distinct_patients:
+            visitors = rng.sample(self.patients, min(encounters, len(self.patients)))
         columns = [
             "encounter_id",
             "line_number",
@@ -352,7 +362,7 @@ class SyntheticPractice:
         rows = []
         spec = self.specialty
         for n in range(encounters):
-            patient = rng.choice(self.patients)
+            patient = visitors[n] if n < len(visitors) else rng.choice(self.patients)
             card = patient.primary
             payer = self.payers[card.payer_key]
             lines = rng.choice(spec.patterns)
@@ -404,57 +414,40 @@ class SyntheticPractice:
                 )
         return _csv(columns, rows)
 
-    def roster_members(self) -> list[dict[str, str]]:
-        """The payers' side: one roster row per card the payer knows (docs/sandbox.md)."""
-        members: list[dict[str, str]] = []
+    def roster_members(self) -> list[Member]:
+        """The payers' side: one roster member per card the payer knows (docs/sandbox.md)."""
+        members: list[Member] = []
         for p in self.patients:
             for card, other in ((p.primary, p.secondary), (p.secondary, None)):
                 if card is None or not card.on_roster:
                     continue
                 other_payer = self.payers[other.payer_key] if other is not None else None
                 members.append(
-                    {
-                        "member_id": card.member_id,
-                        "payer_id": card.payer_id,
-                        "last_name": card.subscriber_last.upper(),
-                        "first_name": card.subscriber_first.upper(),
-                        "birth_date": card.subscriber_birth.isoformat(),
-                        "plan": card.plan_name,
-                        "group_number": card.group_number,
-                        "copay": str(card.copay),
-                        "coinsurance_percent": str(card.coinsurance_percent),
-                        "deductible_remaining": str(card.deductible_remaining),
-                        "oop_remaining": "6000",
-                        "active_from": "2024-01-01",
-                        "active_to": card.active_to.isoformat() if card.active_to else "",
-                        "secondary_payer_id": other_payer.payer_id if other_payer else "",
-                        "secondary_payer_name": other_payer.name.upper() if other_payer else "",
-                        "gender": card.subscriber_sex,
-                    }
+                    Member(
+                        member_id=card.member_id,
+                        payer_id=card.payer_id,
+                        last_name=card.subscriber_last.upper(),
+                        first_name=card.subscriber_first.upper(),
+                        birth_date=card.subscriber_birth,
+                        plan=card.plan_name,
+                        group_number=card.group_number,
+                        copay=card.copay,
+                        coinsurance_percent=Decimal(card.coinsurance_percent),
+                        deductible_remaining=card.deductible_remaining,
+                        oop_remaining=Decimal("6000"),
+                        active_from=date(2024, 1, 1),
+                        active_to=card.active_to,
+                        secondary_payer_id=other_payer.payer_id if other_payer else None,
+                        secondary_payer_name=other_payer.name.upper() if other_payer else None,
+                        gender=card.subscriber_sex,
+                    )
                 )
         return members
 
 
-def roster_csv(members: Iterable[Mapping[str, str]]) -> bytes:
-    columns = [
-        "member_id",
-        "payer_id",
-        "last_name",
-        "first_name",
-        "birth_date",
-        "plan",
-        "group_number",
-        "copay",
-        "coinsurance_percent",
-        "deductible_remaining",
-        "oop_remaining",
-        "active_from",
-        "active_to",
-        "secondary_payer_id",
-        "secondary_payer_name",
-        "gender",
-    ]
-    return _csv(columns, list(members))
+def roster_csv(members: Iterable[Member]) -> bytes:
+    """The roster file the sandbox reads (sandbox.payer_rules' format)."""
+    return write_roster_csv(members).encode("utf-8")
 
 
 def generate_practice(

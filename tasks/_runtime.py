@@ -27,7 +27,7 @@ from connectors.errors import TransientConnectorError
 # stretched by up to 50 % jitter so that many practices retrying one clearinghouse spread out.
 BACKOFF_SECONDS = float(os.environ.get("RCM_RETRY_BACKOFF_SECONDS", "2"))
 CONNECTOR_RETRIES = int(os.environ.get("RCM_CONNECTOR_RETRIES", "4"))
-DATABASE_RETRIES = 2
+DATABASE_RETRIES = 3
 
 
 def _exception_of(state: State[Any]) -> BaseException | None:

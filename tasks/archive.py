@@ -26,10 +26,18 @@ def archive_bytes(key: str, data: bytes, metadata: dict[str, str] | None = None)
     return open_archive().put(key, data, metadata).key
 
 
+@task(name="archive-files", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
+def archive_many(items: list[tuple[str, bytes, dict[str, str]]]) -> list[str]:
+    """`archive_bytes` for a batch of (key, data, metadata); write-once, so a retried batch
+    puts again only what is missing."""
+    archive = open_archive()
+    return [archive.put(key, data, metadata).key for key, data, metadata in items]
+
+
 @task(name="read-archived-file", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
 def read_archived(key: str) -> bytes:
     """The bytes under `key`, verified against the recorded SHA-256."""
     return open_archive().get(key)
 
 
-__all__ = ["archive_bytes", "inbound_key", "read_archived"]
+__all__ = ["archive_bytes", "archive_many", "inbound_key", "read_archived"]

@@ -35,17 +35,19 @@ def handler_available(kind: str | None) -> bool:
     return spec is not None and domain_function(*spec) is not None
 
 
-@task(name="identify-file-practice", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def identify_practice(kind: str, data: bytes, file_name: str) -> uuid.UUID | str | None:
-    """The practice the file belongs to, None when it names none, or the X12 error text when
-    the file cannot even be read (the caller quarantines it)."""
+@task(name="identify-files-practices", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def identify_practices(files: list[tuple[str, bytes, str]]) -> list[uuid.UUID | str | None]:
+    """`identify_practice` for a batch of (kind, data, file name)."""
     from rcm.reports.routing import practice_of_inbound
 
+    out: list[uuid.UUID | str | None] = []
     with transaction() as session:
-        try:
-            return practice_of_inbound(session, kind, data, file_name=file_name)
-        except RcmError as exc:
-            return f"{type(exc).__name__}: {exc}"
+        for kind, data, file_name in files:
+            try:
+                out.append(practice_of_inbound(session, kind, data, file_name=file_name))
+            except RcmError as exc:
+                out.append(f"{type(exc).__name__}: {exc}")
+    return out
 
 
 @task(name="inbound-files-seen-before", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
@@ -170,6 +172,34 @@ def process_file(
     return InboundOutcome(kind, file_name, "processed", interchange_id, counts=counts)
 
 
+@dataclass(frozen=True)
+class InboundJob:
+    kind: str
+    file_name: str
+    data: bytes
+    archive_key: str
+
+
+@task(name="process-inbound-files", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def process_files(
+    jobs: list[InboundJob], *, clearinghouse: str, practice_id: uuid.UUID, today: date
+) -> list[InboundOutcome]:
+    """`process_file` for a batch, in order, each file in its own transaction. A retried batch
+    finds the files it processed before recorded, and skips them."""
+    return [
+        process_file.fn(
+            job.kind,
+            job.data,
+            clearinghouse=clearinghouse,
+            file_name=job.file_name,
+            practice_id=practice_id,
+            archive_key=job.archive_key,
+            today=today,
+        )
+        for job in jobs
+    ]
+
+
 @task(name="quarantine-inbound-file", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def quarantine_file(
     data: bytes,
@@ -201,10 +231,12 @@ def quarantine_file(
 
 __all__ = [
     "HANDLERS",
+    "InboundJob",
     "InboundOutcome",
     "handler_available",
-    "identify_practice",
+    "identify_practices",
     "process_file",
+    "process_files",
     "quarantine_file",
     "seen_before",
 ]

@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 
 from rcm.claims.states import can_transition, transition
 from rcm.denials.carc import load_carc_table
-from rcm.errors import RcmError
+from rcm.errors import RcmError, StateError
 from rcm.models import (
     Appeal,
     AppealStatus,
@@ -37,7 +37,6 @@ from rcm.models import (
     Coverage,
     Denial,
     DenialStatus,
-    FrequencyCode,
     Patient,
     Payer,
     Practice,
@@ -385,72 +384,25 @@ def record_appeal_outcome(
     return appeal
 
 
-def _replacement_pcn(session: Session, claim: Claim) -> str:
-    base = claim.patient_control_number
-    for n in range(1, 100):
-        suffix = f"R{n}"
-        pcn = base[: 20 - len(suffix)] + suffix
-        taken = session.scalar(
-            select(col(Claim.id)).where(
-                col(Claim.practice_id) == claim.practice_id,
-                col(Claim.patient_control_number) == pcn,
-            )
-        )
-        if taken is None:
-            return pcn
-    raise AppealError(f"claim {claim.id} has 99 replacements already")
-
-
 def create_corrected_claim(
     session: Session, claim_id: uuid.UUID, *, reason: str, actor: str = "system"
 ) -> Claim:
-    """A frequency 7 claim replacing `claim_id` (same encounter, whose lines the biller has
-    corrected), referencing the original's payer claim control number. The new claim starts in
-    DRAFT to be scrubbed and batched; the original becomes REPLACED when it is DENIED, and its
-    open coding or data denials are marked corrected. Flushes; the caller commits."""
+    """The corrected-claim path out of a denial caused by a coding or data error: a frequency 7
+    claim replacing `claim_id` (rcm.claims.corrections: same encounter with its corrected lines,
+    REF*F8 to the original's payer claim control number, the ledger moved to the new claim),
+    and the original's open denials marked corrected. Flushes; the caller commits."""
+    from rcm.claims.corrections import create_replacement_claim
+
     original = session.get(Claim, claim_id)
     if original is None:
         raise AppealError(f"no claim {claim_id}")
-    if not original.payer_claim_control_number:
-        raise AppealError(
-            f"claim {claim_id} has no payer claim control number to reference (REF*F8)"
+    try:
+        corrected = create_replacement_claim(
+            session, claim_id, reason=reason, source=f"denial work queue ({actor})"
         )
-    lines = list(
-        session.scalars(
-            select(ServiceLine).where(col(ServiceLine.encounter_id) == original.encounter_id)
-        )
-    )
-    total = sum((sl.charge for sl in lines), Decimal("0.00")) if lines else original.total_charge
+    except StateError as exc:
+        raise AppealError(str(exc)) from exc
     now = utcnow()
-    corrected = Claim(
-        practice_id=original.practice_id,
-        encounter_id=original.encounter_id,
-        patient_id=original.patient_id,
-        coverage_id=original.coverage_id,
-        payer_id=original.payer_id,
-        patient_control_number=_replacement_pcn(session, original),
-        claim_type=original.claim_type,
-        frequency_code=FrequencyCode.REPLACEMENT,
-        original_claim_id=original.id,
-        original_payer_claim_number=original.payer_claim_control_number,
-        payer_responsibility=original.payer_responsibility,
-        status=ClaimStatus.DRAFT,
-        total_charge=total,
-        service_date_from=original.service_date_from,
-        service_date_to=original.service_date_to,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(corrected)
-    session.flush()
-    if can_transition(ClaimStatus(original.status), ClaimStatus.REPLACED):
-        transition(
-            session,
-            original,
-            ClaimStatus.REPLACED,
-            reason=f"replaced by corrected claim {corrected.id}: {reason}",
-            source=f"corrected claim {corrected.id}",
-        )
     for denial in session.scalars(
         select(Denial).where(
             col(Denial.claim_id) == original.id,

@@ -25,7 +25,7 @@ from sqlalchemy import and_, insert, select
 from sqlmodel import Session, col
 
 from rcm.errors import RcmError
-from rcm.ledger import append_entries
+from rcm.ledger import append_ledger_rows
 from rcm.logging import logger
 from rcm.models import (
     Claim,
@@ -35,7 +35,6 @@ from rcm.models import (
     Coverage,
     Encounter,
     FrequencyCode,
-    LedgerEntry,
     LedgerKind,
     PayerResponsibility,
     Practice,
@@ -279,7 +278,7 @@ def _create_chunk(
     now = utcnow()
     claim_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
-    entries: list[LedgerEntry] = []
+    entries: list[dict[str, Any]] = []
     for encounter in encounters:
         encounter_lines = lines.get(encounter.id)
         if not encounter_lines:
@@ -349,15 +348,15 @@ def _create_chunk(
             }
         )
         entries += [
-            LedgerEntry(
-                practice_id=practice_id,
-                claim_id=claim_id,
-                service_line_id=line.id,
-                kind=LedgerKind.CHARGE,
-                amount=line.charge,
-                responsible=Responsible.PAYER,
-                created_at=now,
-            )
+            {
+                "practice_id": practice_id,
+                "claim_id": claim_id,
+                "service_line_id": line.id,
+                "kind": LedgerKind.CHARGE,
+                "amount": line.charge,
+                "responsible": Responsible.PAYER,
+                "created_at": now,
+            }
             for line in encounter_lines
         ]
         result.created.append(claim_id)
@@ -366,8 +365,5 @@ def _create_chunk(
     if claim_rows:
         session.execute(insert(Claim), claim_rows)
         session.execute(insert(ClaimEvent), event_rows)
-        append_entries(session, entries)
+        append_ledger_rows(session, entries)
     session.flush()
-    # Written: keep 100,000 encounters' ledger entries out of the identity map until commit.
-    for entry in entries:
-        session.expunge(entry)

@@ -23,18 +23,22 @@ the corrected (frequency 7) or void (frequency 8) claim is a new claim with its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
-from sqlmodel import Session
+from sqlalchemy import insert, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from rcm.errors import StateError
 from rcm.ledger import claim_balance
 from rcm.logging import logger
 from rcm.models.claim import Claim, ClaimEvent, ClaimStatus
-from rcm.models.types import utcnow
+from rcm.models.types import new_id, utcnow
 
 S = ClaimStatus
+# Claims per UPDATE ... IN (...) and per multi-row INSERT: well under SQLite's variable limit.
+_CHUNK = 500
 
 ALLOWED_TRANSITIONS: Mapping[ClaimStatus, frozenset[ClaimStatus]] = MappingProxyType(
     {
@@ -111,3 +115,75 @@ def transition(
         "claim {} {} -> {}", claim.id, from_status.value, to_status.value
     )
     return event
+
+
+def transition_many(
+    session: Session,
+    claims: Sequence[Claim],
+    to_status: ClaimStatus,
+    *,
+    reason: str | Sequence[str],
+    source: str,
+) -> int:
+    """Move every claim in `claims` to `to_status`, as `transition` does each, in bulk.
+
+    Every edge is checked before anything changes: one claim that may not move raises
+    StateError and leaves all of them as they were. `reason` is one text for all, or one per
+    claim (same order). Pending changes are flushed once; then one UPDATE and one multi-row
+    INSERT of ClaimEvents per chunk of claims. Returns the number of claims moved.
+    """
+    to_status = ClaimStatus(to_status)
+    reasons = [reason] * len(claims) if isinstance(reason, str) else list(reason)
+    if len(reasons) != len(claims):
+        raise ValueError(f"{len(reasons)} reasons for {len(claims)} claims")
+    from_statuses = [ClaimStatus(claim.status) for claim in claims]
+    for claim, from_status in zip(claims, from_statuses, strict=True):
+        if to_status not in ALLOWED_TRANSITIONS[from_status]:
+            raise StateError(
+                f"claim {claim.id} cannot move from {from_status.value} to {to_status.value}"
+            )
+    if to_status is S.CLOSED:
+        for claim, from_status in zip(claims, from_statuses, strict=True):
+            balance = claim_balance(session, practice_id=claim.practice_id, claim_id=claim.id)
+            if balance != 0:
+                raise StateError(
+                    f"claim {claim.id} cannot move from {from_status.value} to CLOSED: "
+                    f"balance is {balance}, not 0.00"
+                )
+    if not claims:
+        return 0
+    # New claims and unsaved edits reach the database first, so the UPDATE below sees them.
+    session.add_all(claims)
+    session.flush()
+    now = utcnow()
+    values: dict[str, object] = {"status": to_status, "updated_at": now}
+    if to_status is S.SUBMITTED:
+        values["submitted_at"] = now
+    events = [
+        {
+            "id": new_id(),
+            "practice_id": claim.practice_id,
+            "claim_id": claim.id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "reason": text,
+            "source": source,
+            "created_at": now,
+        }
+        for claim, from_status, text in zip(claims, from_statuses, reasons, strict=True)
+    ]
+    for start in range(0, len(claims), _CHUNK):
+        chunk = claims[start : start + _CHUNK]
+        session.execute(
+            update(Claim)
+            .where(col(Claim.id).in_([claim.id for claim in chunk]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(insert(ClaimEvent), events[start : start + _CHUNK])
+        for claim in chunk:
+            # The row already holds these values: record them as loaded, not as changes.
+            for name, value in values.items():
+                set_committed_value(claim, name, value)
+    logger.bind(source=source).debug("{} claims -> {}", len(claims), to_status.value)
+    return len(claims)

@@ -207,6 +207,27 @@ def _split_procedure(code: str) -> tuple[str, str]:
     return "HC", code
 
 
+def _cas(adjustments: Iterable[Any]) -> Iterable[m.Adjustment]:
+    for a in adjustments:
+        yield m.Adjustment(
+            group_code=a.group, reason_code=a.reason, amount=a.amount, quantity=a.quantity
+        )
+
+
+def _merged(adjustments: Sequence[Any]) -> list[m.Adjustment]:
+    """Adjustments summed by (group, reason), first-seen order: line-level CAS reported at
+    claim level."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for a in adjustments:
+        key = (a.group, a.reason)
+        totals[key] = totals.get(key, Decimal("0")) + a.amount
+    return [
+        m.Adjustment(group_code=group, reason_code=reason, amount=amount)
+        for (group, reason), amount in totals.items()
+        if amount
+    ]
+
+
 def _other_payers(
     session: Session,
     claim: Claim,
@@ -234,6 +255,38 @@ def _other_payers(
         relationship = coverage.relationship
         if relationship not in OTHER_SUBSCRIBER_RELATIONSHIPS:
             relationship = "G8"
+        mine: dict[uuid.UUID, m.LineAdjudication] = {}
+        line_level = bool(prior.lines)
+        for line in prior.lines:
+            if line.service_line_id is None or line.service_line_id not in lines_by_id:
+                continue
+            own = lines_by_id[line.service_line_id]
+            qualifier, code = _split_procedure(line.procedure_code)
+            when = prior.adjudication_date or line.service_date
+            if not code or when is None:
+                # 2430 SVD03 needs a procedure code (pyx12's X223 map allows no revenue-code
+                # qualifier), so a revenue-code-only line sends the whole payer at claim level.
+                line_level = False
+                break
+            mine[line.service_line_id] = m.LineAdjudication(
+                payer_id=payer_id,
+                paid_amount=line.paid,
+                procedure_qualifier=qualifier,
+                procedure_code=code,
+                modifiers=tuple(line.modifiers),
+                units=line.units if line.units is not None else own.units,
+                adjudication_date=when,
+                adjustments=tuple(_cas(line.adjustments)),
+            )
+        line_level = line_level and bool(mine)
+        if line_level:
+            for line_id, adjudication in mine.items():
+                by_line[line_id].append(adjudication)
+            claim_adjustments = list(_cas(prior.claim_adjustments))
+        else:
+            claim_adjustments = _merged(
+                [*prior.claim_adjustments, *(a for x in prior.lines for a in x.adjustments)]
+            )
         others.append(
             m.OtherPayer(
                 payer_responsibility=str(prior.payer_responsibility.value),
@@ -245,50 +298,12 @@ def _other_payers(
                 payer_name=subscriber.payer.name,
                 payer_id=payer_id,
                 group_number=coverage.group_number,
-                adjustments=tuple(
-                    m.Adjustment(
-                        group_code=a.group,
-                        reason_code=a.reason,
-                        amount=a.amount,
-                        quantity=a.quantity,
-                    )
-                    for a in prior.claim_adjustments
-                ),
+                adjustments=tuple(claim_adjustments),
                 paid_amount=prior.paid,
                 # With line adjudications (2430) the remittance date goes there, not in 2330B.
-                adjudication_date=None if prior.lines else prior.adjudication_date,
+                adjudication_date=None if line_level else prior.adjudication_date,
             )
         )
-        for line in prior.lines:
-            if line.service_line_id is None or line.service_line_id not in lines_by_id:
-                continue
-            own = lines_by_id[line.service_line_id]
-            qualifier, code = _split_procedure(line.procedure_code)
-            if not code and own.revenue_code:
-                qualifier, code = "NU", own.revenue_code
-            when = line.service_date if prior.adjudication_date is None else prior.adjudication_date
-            if when is None:
-                continue
-            by_line[line.service_line_id].append(
-                m.LineAdjudication(
-                    payer_id=payer_id,
-                    paid_amount=line.paid,
-                    procedure_qualifier=qualifier,
-                    procedure_code=code,
-                    modifiers=tuple(line.modifiers),
-                    units=line.units if line.units is not None else own.units,
-                    adjudication_date=when,
-                    adjustments=tuple(
-                        m.Adjustment(
-                            group_code=a.group,
-                            reason_code=a.reason,
-                            amount=a.amount,
-                            quantity=a.quantity,
-                        )
-                        for a in line.adjustments
-                    ),
-                )
-            )
     return tuple(others), by_line
 
 

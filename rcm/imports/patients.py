@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from rcm.imports.common import (
@@ -33,6 +34,8 @@ from rcm.imports.common import (
     sha256_hex,
 )
 
+# Rows per multi-row INSERT.
+_INSERT_CHUNK = 1000
 SEXES = {"m": "M", "male": "M", "f": "F", "female": "F", "u": "U", "unknown": "U"}
 # X12 individual relationship codes (SBR02 / PAT01) and the words PM exports use for them.
 RELATIONSHIPS = {
@@ -221,6 +224,16 @@ def _check_rows(
     return parsed, problems
 
 
+def _row(model: Any, **values: Any) -> dict[str, Any]:
+    """A full row of `model` for a Core INSERT: every column's model default, then `values`."""
+    row: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if not info.is_required():
+            row[name] = info.get_default(call_default_factory=True)
+    row.update(values)
+    return row
+
+
 def import_patients(
     session: Session,
     practice_slug: str,
@@ -247,7 +260,7 @@ def import_patients(
         raise ImportRejectedError(source_name, problems)
 
     from rcm.models import Patient
-    from rcm.models.types import utcnow
+    from rcm.models.types import new_id, utcnow
 
     manages = {
         priority: csv_file.has_column(f"{prefix}_payer") for prefix, priority in PRIORITIES.items()
@@ -263,19 +276,34 @@ def import_patients(
         "patients": {"created": 0, "updated": 0, "unchanged": 0},
         "coverages": {"created": 0, "updated": 0, "unchanged": 0, "deactivated": 0},
     }
+    # New patients and coverages are written as plain rows in multi-row INSERTs after the
+    # updates are flushed (so a deactivated coverage is written before its replacement):
+    # an ORM object and a flush per patient cost most of the import (benchmarks/README.md).
+    now = utcnow()
+    new_patients: list[dict[str, Any]] = []
+    new_coverages: list[dict[str, Any]] = []
     for row in rows:
         values = dict(row.values)
         values["sex"] = Sex(values["sex"])
         patient = patients.get(row.account_number)
         changed = False
         if patient is None:
-            patient = Patient(practice_id=practice.id, account_number=row.account_number, **values)
-            session.add(patient)
-            session.flush()
-            patients[row.account_number] = patient
+            patient_id = new_id()
+            new_patients.append(
+                _row(
+                    Patient,
+                    id=patient_id,
+                    practice_id=practice.id,
+                    account_number=row.account_number,
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            )
             counts["patients"]["created"] += 1
             created = True
         else:
+            patient_id = patient.id
             created = False
             changed = bool(set_changed(patient, values))
 
@@ -283,7 +311,7 @@ def import_patients(
         for priority, managed in manages.items():
             if not managed:
                 continue
-            current = active_coverages.get((patient.id, priority))
+            current = None if created else active_coverages.get((patient_id, priority))
             incoming = wanted.get(priority)
             if incoming is None:
                 if current is not None:
@@ -312,10 +340,12 @@ def import_patients(
                 current.active = False
                 session.add(current)
                 counts["coverages"]["deactivated"] += 1
-            session.add(
-                Coverage(
+            new_coverages.append(
+                _row(
+                    Coverage,
+                    id=new_id(),
                     practice_id=practice.id,
-                    patient_id=patient.id,
+                    patient_id=patient_id,
                     payer_id=payer_id,
                     priority=priority,
                     active=True,
@@ -324,15 +354,17 @@ def import_patients(
             )
             counts["coverages"]["created"] += 1
             changed = True
-        if not created:
+        if not created and patient is not None:
             if changed:
                 patient.updated_at = utcnow()
                 session.add(patient)
                 counts["patients"]["updated"] += 1
             else:
                 counts["patients"]["unchanged"] += 1
-        # Flush per patient so a deactivated coverage is written before its replacement.
-        session.flush()
+    session.flush()
+    for model, new_rows in ((Patient, new_patients), (Coverage, new_coverages)):
+        for start in range(0, len(new_rows), _INSERT_CHUNK):
+            session.execute(insert(model), new_rows[start : start + _INSERT_CHUNK])
 
     result = ImportResult(
         kind="patients",

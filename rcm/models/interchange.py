@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rcm.models.types import EnumString, UTCDateTime, new_id, utcnow
@@ -50,7 +51,9 @@ class ControlNumberKind(StrEnum):
 
 class Interchange(SQLModel, table=True):
     """One file. Inbound files are keyed by (clearinghouse, sha256): a file seen before is a
-    duplicate whichever flow run sees it. Outbound files get their sha256 once built."""
+    duplicate whichever flow run sees it. Outbound files get their sha256 once built, and
+    `envelope` holds the ISA/GS settings they were assigned with, so a rebuild reads this row
+    and its claims or checks only."""
 
     __tablename__ = "interchange"
     __table_args__ = (UniqueConstraint("clearinghouse", "sha256"),)
@@ -67,6 +70,7 @@ class Interchange(SQLModel, table=True):
     receiver_id: str | None = Field(default=None, max_length=15)
     isa_control_number: int | None = None
     gs_control_number: int | None = None
+    envelope: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     status: InterchangeStatus = Field(sa_type=EnumString(InterchangeStatus, 16))
     error: str | None = Field(default=None, sa_type=Text)
     claim_count: int = 0

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rcm.models.types import EnumString, Money, UTCDateTime, new_id, utcnow
@@ -38,6 +38,9 @@ class EligibilityCheckStatus(StrEnum):
     NOT_FOUND = "not_found"
     REJECTED = "rejected"
     ERROR = "error"
+    # Replaced by a newer check for the same appointment and coverage (rescheduled visit)
+    # before any answer came; a late 271 still records its answer on it.
+    SUPERSEDED = "superseded"
 
 
 class AppointmentStatus(StrEnum):
@@ -127,10 +130,23 @@ class Appointment(SQLModel, table=True):
 
 class EligibilityCheck(SQLModel, table=True):
     """One 270 inquiry and its 271 answer. interchange_id is the 270's interchange, set when
-    the inquiry is batched."""
+    the inquiry is batched. At most one check per appointment and coverage is pending: two
+    runs that race to ask the same question meet at the partial unique index, and the loser
+    reuses the winner's check (rcm.eligibility.build_270)."""
 
     __tablename__ = "eligibility_check"
-    __table_args__ = (UniqueConstraint("practice_id", "trace_number"),)
+    __table_args__ = (
+        UniqueConstraint("practice_id", "trace_number"),
+        Index(
+            "uq_eligibility_check_pending",
+            "practice_id",
+            "appointment_id",
+            "coverage_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     practice_id: uuid.UUID = Field(foreign_key="practice.id", index=True)

@@ -78,6 +78,8 @@ class ClaimPayment(SQLModel, table=True):
     match_status: MatchStatus = Field(
         default=MatchStatus.MATCHED, sa_type=EnumString(MatchStatus, 16)
     )
+    # RARCs of MOA/MIA. NULL on rows posted before the column existed (not recorded).
+    remarks: list[str] | None = Field(default_factory=list, sa_type=JSON, nullable=True)
 
 
 class ServicePayment(SQLModel, table=True):
@@ -96,6 +98,8 @@ class ServicePayment(SQLModel, table=True):
     paid: Decimal = Field(sa_type=Money)
     units: Decimal | None = Field(default=None, max_digits=10, decimal_places=3)
     service_date: date | None = None
+    # RARCs of the LQ*HE segments. NULL on rows posted before the column existed.
+    remarks: list[str] | None = Field(default_factory=list, sa_type=JSON, nullable=True)
 
 
 class Adjustment(SQLModel, table=True):

@@ -17,7 +17,7 @@ from rcm.errors import PostingError
 from rcm.models import Direction, Interchange, InterchangeKind, InterchangeStatus, utcnow
 from rcm.posting.errors import DuplicateFileError
 from rcm.posting.post import PostingResult, check_balanced, identify_practice, post_remittance
-from rcm.x12.x835 import parse_835
+from rcm.x12.x835 import Remittance835, parse_835
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,34 @@ def post_835_file(
         practice_id if practice_id is not None else identify_practice(session, r).id
         for r in remittances
     ]
+    with session.begin_nested():
+        return _record_and_post(
+            session,
+            data,
+            digest,
+            remittances,
+            practices,
+            clearinghouse=clearinghouse,
+            file_name=file_name,
+            archive_key=archive_key,
+            carc=carc,
+            today=today,
+        )
+
+
+def _record_and_post(
+    session: Session,
+    data: bytes,
+    digest: str,
+    remittances: list[Remittance835],
+    practices: list[uuid.UUID],
+    *,
+    clearinghouse: str,
+    file_name: str | None,
+    archive_key: str | None,
+    carc: CarcTable | None,
+    today: date | None,
+) -> FilePostingResult:
     interchange = Interchange(
         practice_id=practices[0],
         clearinghouse=clearinghouse,

@@ -13,9 +13,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
+from typing import Protocol
 
-from rcm.models import ServiceLine
 from rcm.x12.x835 import ServicePayment
+
+
+class ServiceLine(Protocol):
+    """What matching reads of a billed line (a rcm.models.ServiceLine or a lighter row)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def line_number(self) -> int: ...
+    @property
+    def procedure_code(self) -> str: ...
+    @property
+    def modifiers(self) -> list[str]: ...
+    @property
+    def charge(self) -> Decimal: ...
+    @property
+    def service_date(self) -> date | None: ...
+    @property
+    def revenue_code(self) -> str | None: ...
+
 
 # Revenue-code qualifier of SVC01/SVC06 (institutional claims).
 REVENUE_QUALIFIER = "NU"
@@ -54,14 +75,18 @@ def match_service_lines(
     """The service line each SVC pays (None: no line fits; it posts at claim level)."""
     used: set[uuid.UUID] = set()
     out: list[uuid.UUID | None] = []
-    by_key: dict[str, ServiceLine] = {}
-    for line in lines:
-        for key in _line_keys(line):
-            by_key.setdefault(key, line)
+    by_key: dict[str, ServiceLine] | None = None
     for service in services:
         chosen: ServiceLine | None = None
         for ref in service.references:
-            if ref.qualifier == "6R" and ref.value in by_key:
+            if ref.qualifier != "6R":
+                continue
+            if by_key is None:
+                by_key = {}
+                for line in lines:
+                    for key in _line_keys(line):
+                        by_key.setdefault(key, line)
+            if ref.value in by_key:
                 chosen = by_key[ref.value]
                 break
         if chosen is None:

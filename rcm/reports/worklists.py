@@ -351,7 +351,7 @@ def table_counts(session: Session, *, practice_id: uuid.UUID | None = None) -> d
     from rcm.models import Appeal, ControlNumber, LedgerEntry, PatientStatement
 
     counts: dict[str, int] = {}
-    for name, model in (
+    models: tuple[tuple[str, Any], ...] = (
         ("interchanges", Interchange),
         ("claims", Claim),
         ("ledger_entries", LedgerEntry),
@@ -359,10 +359,11 @@ def table_counts(session: Session, *, practice_id: uuid.UUID | None = None) -> d
         ("denials", Denial),
         ("appeals", Appeal),
         ("statements", PatientStatement),
-    ):
+    )
+    for name, model in models:
         query = select(func.count()).select_from(model)
         if practice_id is not None:
-            query = query.where(model.practice_id == practice_id)  # type: ignore[attr-defined]
+            query = query.where(col(model.practice_id) == practice_id)
         counts[name] = int(session.execute(query).scalar() or 0)
     counts["control_numbers"] = int(
         session.execute(select(func.count()).select_from(ControlNumber)).scalar() or 0
@@ -372,8 +373,10 @@ def table_counts(session: Session, *, practice_id: uuid.UUID | None = None) -> d
 
 __all__ = [
     "CLAIM_KINDS",
+    "denial_work",
     "denials_near_deadline",
     "denials_opened",
+    "denials_to_escalate",
     "era_totals",
     "front_end_rejections",
     "held_claims",
@@ -385,3 +388,80 @@ __all__ = [
     "table_counts",
     "unsent_interchanges",
 ]
+
+
+def denial_work(
+    session: Session, *, practice_id: uuid.UUID, policies: dict[str, Any]
+) -> dict[str, list[uuid.UUID]]:
+    """What the practice's policy says to do without a biller:
+
+    - ``appeal``: open denials whose category is in ``auto_appeal_categories`` and whose
+      recommended action is an appeal, with no appeal drafted yet;
+    - ``resume``: appeals drafted but never submitted (a run stopped in between);
+    - ``correct``: with ``auto_correct``, DENIED claims whose open denials recommend a
+      corrected claim.
+    """
+    from rcm.models import Appeal, AppealStatus, DenialStatus
+
+    open_statuses = [DenialStatus.OPEN.value, DenialStatus.ASSIGNED.value]
+    categories = [str(c) for c in policies.get("auto_appeal_categories") or []]
+    appealed = select(col(Appeal.denial_id)).where(col(Appeal.practice_id) == practice_id)
+    appeal_ids: list[uuid.UUID] = []
+    if categories:
+        appeal_ids = list(
+            session.scalars(
+                select(col(Denial.id))
+                .where(
+                    col(Denial.practice_id) == practice_id,
+                    col(Denial.status).in_(open_statuses),
+                    col(Denial.category).in_(categories),
+                    col(Denial.recommended_action) == "appeal",
+                    col(Denial.id).not_in(appealed),
+                )
+                .order_by(col(Denial.created_at), col(Denial.id))
+            )
+        )
+    resume = list(
+        session.scalars(
+            select(col(Appeal.id))
+            .where(
+                col(Appeal.practice_id) == practice_id,
+                col(Appeal.status) == AppealStatus.DRAFT.value,
+            )
+            .order_by(col(Appeal.created_at))
+        )
+    )
+    correct: list[uuid.UUID] = []
+    if policies.get("auto_correct"):
+        correct = list(
+            session.scalars(
+                select(col(Claim.id))
+                .join(Denial, col(Denial.claim_id) == col(Claim.id))
+                .where(
+                    col(Claim.practice_id) == practice_id,
+                    col(Claim.status) == ClaimStatus.DENIED.value,
+                    col(Denial.status).in_(open_statuses),
+                    col(Denial.recommended_action) == "correct_and_resubmit",
+                )
+                .distinct()
+            )
+        )
+    return {"appeal": appeal_ids, "resume": resume, "correct": correct}
+
+
+def denials_to_escalate(
+    session: Session, *, practice_id: uuid.UUID, today: date, within_days: int, assignee: str
+) -> list[uuid.UUID]:
+    """Unassigned open denials within `within_days` of their appeal deadline."""
+    rows = denials_near_deadline(
+        session, practice_id=practice_id, today=today, within_days=within_days
+    )
+    ids = [r["denial_id"] for r in rows if r["status"] == "open"]
+    if not ids:
+        return []
+    escalated = set(
+        session.scalars(
+            select(col(Denial.id)).where(col(Denial.id).in_(ids), col(Denial.assignee) == assignee)
+        )
+    )
+    return [i for i in ids if i not in escalated]

@@ -16,10 +16,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from rcm.claims.states import transition
+from rcm.claims.states import transition_many
 from rcm.codesets import CodeSets, load_code_sets
 from rcm.identifiers import normalize_icd10
 from rcm.logging import logger
@@ -449,40 +449,50 @@ def scrub_claims(
             )
             .values(resolved_at=now)
         )
-    edits: list[ClaimEdit] = []
+    # Plain rows through one executemany: ORM objects for edits nobody reads back cost more
+    # than the rules that found them.
+    edits: list[dict[str, Any]] = []
+    moves: dict[ClaimStatus, tuple[list[Claim], list[str]]] = {
+        ClaimStatus.HELD: ([], []),
+        ClaimStatus.READY: ([], []),
+    }
+    error, warning = EditSeverity.ERROR, EditSeverity.WARNING
     for claim in data.claims:
         findings = scrub_claim(built[claim.id], ctx, rules)
+        held = False
         for finding in findings:
+            is_error = finding.severity is Severity.ERROR
             edits.append(
-                ClaimEdit(
-                    practice_id=practice_id,
-                    claim_id=claim.id,
-                    rule_id=finding.rule_id,
-                    severity=EditSeverity(finding.severity.value),
-                    loop=finding.loop,
-                    field=finding.field,
-                    message=finding.message,
-                    source=EditSource.SCRUB,
-                    created_at=now,
-                )
+                {
+                    "id": uuid.uuid4(),
+                    "practice_id": practice_id,
+                    "claim_id": claim.id,
+                    "rule_id": finding.rule_id,
+                    "severity": error if is_error else warning,
+                    "loop": finding.loop,
+                    "field": finding.field,
+                    "message": finding.message,
+                    "source": EditSource.SCRUB,
+                    "created_at": now,
+                    "resolved_at": None,
+                }
             )
             outcome.by_rule[finding.rule_id] += 1
-            if finding.severity is Severity.ERROR:
+            if is_error:
                 outcome.errors += 1
+                held = True
             else:
                 outcome.warnings += 1
-        held = any(f.severity is Severity.ERROR for f in findings)
-        transition(
-            session,
-            claim,
-            ClaimStatus.HELD if held else ClaimStatus.READY,
-            reason=_reason(findings),
-            source=source,
-        )
+        status = ClaimStatus.HELD if held else ClaimStatus.READY
+        moves[status][0].append(claim)
+        moves[status][1].append(_reason(findings))
         (outcome.held if held else outcome.ready).append(claim.id)
         outcome.scrubbed += 1
-    session.add_all(edits)
-    session.flush()
+    for status, (claims, reasons) in moves.items():
+        if claims:
+            transition_many(session, claims, status, reason=reasons, source=source)
+    for start in range(0, len(edits), CHUNK):
+        session.execute(insert(ClaimEdit), edits[start : start + CHUNK])
     logger.bind(practice=practice.slug, source=source, **outcome.summary()).info(
         "scrubbed {} claims for {}: {} held, {} ready",
         outcome.scrubbed,

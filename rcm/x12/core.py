@@ -17,13 +17,35 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from rcm.errors import X12Error, X12SyntaxError
 
 CHUNK_SIZE = 1 << 20
+DECODE_ERRORS = "rcm-x12-latin1"
+
+
+def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Bytes that are not UTF-8 are read as Latin-1, one character per byte: senders that use
+    the X12 extended character set often write Latin-1, and a lone surrogate (what
+    surrogateescape would give) cannot be stored or logged anywhere downstream."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error(DECODE_ERRORS, _latin1_fallback)
+
+
+def decode_x12(data: bytes) -> str:
+    """Bytes of an X12 file as text, the way the reader decodes them (UTF-8, Latin-1 for bytes
+    that are not UTF-8, BOM dropped)."""
+    text = data.decode("utf-8", errors=DECODE_ERRORS)
+    return text[1:] if text.startswith(_BOM) else text
+
+
 ISA_LENGTH = 106
 _BOM = "\ufeff"
 
@@ -85,6 +107,11 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.elements)
+
+    def __bool__(self) -> bool:
+        # A segment without elements (a bare "ST~") is still a segment; without this, `if seg`
+        # would be False for it through __len__.
+        return True
 
     def __repr__(self) -> str:
         return f"Segment({self.id}*{'*'.join(self.elements)} #{self.number})"
@@ -170,7 +197,7 @@ class SegmentReader:
                 stream.close()
 
     def _segments(self, stream: BinaryIO) -> Iterator[Segment]:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors=DECODE_ERRORS)
         buffer = decoder.decode(stream.read(CHUNK_SIZE))
         offset = 0
         if buffer.startswith(_BOM):
@@ -341,9 +368,9 @@ class _Envelope:
         return X12SyntaxError(
             message,
             file=self.file_name,
-            segment_number=seg.number if seg else None,
-            offset=seg.offset if seg else None,
-            segment_id=seg.id if seg else None,
+            segment_number=seg.number if seg is not None else None,
+            offset=seg.offset if seg is not None else None,
+            segment_id=seg.id if seg is not None else None,
         )
 
     def mismatch(self, message: str, seg: Segment, tx: Transaction | None = None) -> None:
@@ -428,7 +455,9 @@ class _Envelope:
 
     def _body(self, tx: Transaction) -> Iterator[Segment]:
         count = 1
+        last = tx.st
         for seg in self.segments:
+            last = seg
             count += 1
             sid = seg.id
             if sid == "SE":
@@ -443,7 +472,9 @@ class _Envelope:
             if sid in ("ST", "GE", "IEA", "ISA", "GS"):
                 raise self.error(f"{sid} inside transaction set {tx.st[2]!r} (missing SE)", seg)
             yield seg
-        raise self.error(f"file ends inside transaction set {tx.st[2]!r} (missing SE)", None)
+        raise self.error(
+            f"file ends inside transaction set {tx.st[2]!r} (missing SE) after this segment", last
+        )
 
 
 def read_transactions(
@@ -559,7 +590,8 @@ class X12Writer:
         return sep.join(self.parts) + sep
 
     def to_bytes(self) -> bytes:
-        return self.text().encode("utf-8")
+        # surrogateescape gives back the original bytes of any text decoded that way elsewhere.
+        return self.text().encode("utf-8", errors="surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -672,6 +704,38 @@ def parse_x12_date(value: str) -> date | None:
         year = int(value[:2])
         return date(2000 + year if year < 50 else 1900 + year, int(value[2:4]), int(value[4:6]))
     raise ValueError(f"not an X12 date: {value!r}")
+
+
+# X12 R (decimal) elements hold at most 18 digits, plus a sign and a point; the HIPAA guides
+# use no exponents.
+MAX_NUMBER_LENGTH = 20
+_NUMBER_CHARACTERS = "-.0123456789"
+
+
+def x12_number(value: str, seg: Segment, index: int, file_name: str | None = None) -> Decimal:
+    """Element `index` of `seg` (its text is `value`) as a Decimal, or an `X12SyntaxError`
+    naming the element. Decimal alone would also read NaN, Infinity, "1_000", "1E999999",
+    padded text and numbers too long for any X12 element, which then break arithmetic
+    downstream. Only digits, one leading minus and a point are X12 numbers here."""
+    try:
+        number: Decimal | None = Decimal(value)
+    except InvalidOperation:
+        number = None
+    if (
+        number is None
+        or len(value) > MAX_NUMBER_LENGTH
+        or not number.is_finite()
+        or value.strip(_NUMBER_CHARACTERS)
+    ):
+        problem = "is required" if not value else "is not an X12 number"
+        raise _element_error(f"{seg.id}{index:02d} {problem}", seg, file_name)
+    return number
+
+
+def _element_error(message: str, seg: Segment, file_name: str | None) -> X12SyntaxError:
+    return X12SyntaxError(
+        message, file=file_name, segment_number=seg.number, offset=seg.offset, segment_id=seg.id
+    )
 
 
 def parse_decimal(value: str) -> Decimal | None:

@@ -103,6 +103,14 @@ _RULES: dict[str, _SetRule] = {
 _HEADER_NM1: dict[str, tuple[str, ...]] = {"837": ("41", "40")}
 
 
+def _whole(text: str) -> int | None:
+    """A count or HL number as an int; None when it is not one. str.isdigit() alone would let
+    "²" through to int(), and int() refuses more than 4300 digits."""
+    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def _issue(code: str, message: str, seg: Segment | None) -> StructuralIssue:
     return StructuralIssue(
         code,
@@ -125,7 +133,7 @@ def check_segments(
     if se is not None and st is not None:
         if se[2] != st[2]:
             issues.append(_issue("se-control", "SE02 does not match ST02", se))
-        if not se[1].isdigit() or int(se[1]) != len(segments) + 2:
+        if _whole(se[1]) != len(segments) + 2:
             issues.append(
                 _issue(
                     "se-count",
@@ -173,7 +181,8 @@ def check_segments(
         hl_id, parent, level, child_code = hl[1], hl[2], hl[3], hl[4]
         if hl_id != str(expected):
             issues.append(_issue("hl-number", f"HL01 is {hl_id!r}, expected {expected}", hl))
-        expected = (int(hl_id) if hl_id.isdigit() else expected) + 1
+        number = _whole(hl_id)
+        expected = (number if number is not None else expected) + 1
         if hl_id in levels:
             issues.append(_issue("hl-duplicate", f"HL01 {hl_id!r} is used twice", hl))
         level_rule = rule.levels.get(level)

@@ -41,13 +41,15 @@ from rcm.x12.core import (
     EnvelopeIssue,
     InterchangeEnvelope,
     Source,
+    decode_x12,
     iter_segments,
     read_transactions,
 )
 
-# Guides pyx12 4.0 can check (ISA12 00501), by GS08. 837P 005010X222A2 and 837I 005010X223A3
-# errata are not in pyx12's map index, nor are 270/271 (X279) and 276/277 (X212).
+# pyx12 keeps module state (the map loader patched below, its loggers): one run at a time per
+# process. Batching gets parallelism from a process pool instead.
 _PYX12_LOCK = threading.Lock()
+# pyx12 logs the values it finds wrong (patient data); its records never reach our handlers.
 _log_guard = logging.getLogger("pyx12")
 _log_guard.propagate = False
 _log_guard.addHandler(logging.NullHandler())
@@ -156,7 +158,8 @@ def _load_map_file(map_file: str, param: Any, map_path: str | None = None) -> An
 
 
 def map_for(icvn: str, version: str, functional_id: str) -> str | None:
-    """pyx12's map file for a functional group, or None when pyx12 cannot check it."""
+    """pyx12's map file for a functional group, or None when pyx12 cannot check it (837P
+    005010X222A2, 837I 005010X223A3, 270/271 X279A1 and 276/277 X212 are not in its index)."""
     name = _map_index().get_filename(icvn, version, functional_id)
     if name is None or name.startswith("x12.control"):
         return None
@@ -310,6 +313,69 @@ def _tree_errors(doc: dict[str, Any]) -> Iterator[ValidationIssue]:
                             )
 
 
+# IK304 and IK403 codes pyx12's own 999 writer passes through; its internal codes (SEG1,
+# HL1, ...) are not 999 codes.
+_IK3_CODES = frozenset({"1", "2", "3", "4", "5", "6", "7", "8", "I4", "I6", "I7", "I8", "I9"})
+_IK4_CODES = frozenset(
+    {
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "10",
+        "12",
+        "13",
+        "I10",
+        "I11",
+        "I12",
+        "I13",
+        "I6",
+        "I9",
+    }
+)
+
+
+def _segment_acks(seg: dict[str, Any], segment_error: Any, element_error: Any) -> list[Any]:
+    """IK3/IK4 for one segment of pyx12's error tree, as pyx12's 999 writer would write them:
+    one IK3 per distinct valid code (SEG1 counts as 8), an 8 when only elements are in error,
+    and the IK4s after the last IK3."""
+    codes = [str(e["err_cde"]) for e in seg.get("errors", [])]
+    if "SEG1" in codes:
+        codes = [c for c in codes if c != "SEG1"] + ["8"]
+    elements = [
+        element_error(
+            int(ele.get("ele_pos") or 0),
+            str(e["err_cde"]),
+            str(ele.get("ele_ref_num") or ""),
+            ele.get("subele_pos") or None,
+            ele.get("repeat_pos") or None,
+        )
+        for ele in seg.get("elements", [])
+        for e in ele.get("errors", [])
+        if str(e["err_cde"]) in _IK4_CODES
+    ]
+    unique = [c for c in dict.fromkeys(codes) if c in _IK3_CODES]
+    if seg.get("elements") and "8" not in unique:
+        unique.append("8")
+    out = [
+        segment_error(
+            str(seg.get("seg_id") or ""),
+            int(seg.get("seg_count") or 0),
+            code,
+            str(seg.get("ls_id") or ""),
+        )
+        for code in unique
+    ]
+    if out:
+        out[-1].element_errors = elements
+    return out
+
+
 def _ack_from_tree(doc: dict[str, Any], parties: tuple[str, str, str, str]) -> bytes:
     """A 999 built from pyx12's error tree, for when pyx12's own 999 writer fails."""
     from rcm.x12.x999 import Ack999, ElementError, SegmentError, TransactionAck, build_999
@@ -329,27 +395,7 @@ def _ack_from_tree(doc: dict[str, Any], parties: tuple[str, str, str, str]) -> b
             for st in gs.get("transactions", []):
                 errs = []
                 for seg in st.get("segments", []):
-                    seg_codes = [str(e["err_cde"]) for e in seg.get("errors", [])]
-                    elements = [
-                        ElementError(
-                            int(ele["ele_pos"] or 0),
-                            str(e["err_cde"]),
-                            str(ele.get("ele_ref_num") or ""),
-                            ele.get("subele_pos"),
-                            ele.get("repeat_pos"),
-                        )
-                        for ele in seg.get("elements", [])
-                        for e in ele.get("errors", [])
-                    ]
-                    errs.append(
-                        SegmentError(
-                            str(seg.get("seg_id") or ""),
-                            int(seg.get("seg_count") or 0),
-                            seg_codes[0] if seg_codes else "8",
-                            str(seg.get("ls_id") or ""),
-                            element_errors=elements,
-                        )
-                    )
+                    errs += _segment_acks(seg, SegmentError, ElementError)
                 codes = [str(e["err_cde"]) for e in st.get("errors", [])]
                 if errs and "5" not in codes:
                     codes.append("5")
@@ -468,8 +514,7 @@ def _issue_error(issue: EnvelopeIssue) -> ValidationIssue:
 
 
 def _decode(data: bytes) -> str:
-    text = data.decode("utf-8", errors="surrogateescape")
-    return text[1:] if text.startswith("\ufeff") else text
+    return decode_x12(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,7 +624,7 @@ def _pyx12_checks(report: ValidationReport, raw: bytes, parties: tuple[str, str,
     if failures:
         report.validator_failure = "; ".join(failures)
     if ack_text and not failures:
-        report.ack_999 = ack_text.encode("utf-8")
+        report.ack_999 = ack_text.encode("utf-8", errors="surrogateescape")
         report.ack_source = "pyx12"
     elif doc:
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from rcm.errors import X12SyntaxError
 from rcm.x12.core import (
@@ -24,6 +24,7 @@ from rcm.x12.core import (
     TransactionBody,
     read_transactions,
     write_interchange,
+    x12_number,
 )
 from rcm.x12.x835 import Amount, Name, Procedure, Quantity, Reference
 
@@ -179,16 +180,16 @@ class Ack277CA:
     issues: list[EnvelopeIssue] = field(default_factory=list)
 
     def claim_acknowledgments(self) -> Iterator[ClaimAcknowledgment]:
-        def walk(entity: Entity, provider: Entity | None) -> Iterator[ClaimAcknowledgment]:
+        # Depth-first with an explicit stack: a hostile file can nest HL levels arbitrarily
+        # deep, and recursion would overflow on it.
+        stack: list[tuple[Entity, Entity | None]] = [(s, None) for s in reversed(self.sources)]
+        while stack:
+            entity, provider = stack.pop()
             if entity.level == LEVEL_PROVIDER:
                 provider = entity
             for claim in entity.claims:
                 yield ClaimAcknowledgment(claim, provider, entity)
-            for child in entity.children:
-                yield from walk(child, provider)
-
-        for source in self.sources:
-            yield from walk(source, None)
+            stack.extend((child, provider) for child in reversed(entity.children))
 
     @property
     def claims(self) -> list[ClaimStatus]:
@@ -207,13 +208,7 @@ def _fail(seg: Segment, message: str, file_name: str | None) -> X12SyntaxError:
 
 
 def _opt_dec(seg: Segment, index: int, file_name: str | None) -> Decimal | None:
-    value = seg[index]
-    if not value:
-        return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+    return x12_number(seg[index], seg, index, file_name) if seg[index] else None
 
 
 def _dec(seg: Segment, index: int, file_name: str | None) -> Decimal:
@@ -411,6 +406,34 @@ def _name_segment(n: Name) -> tuple[Element, ...]:
     )
 
 
+def _claim_segments(claim: ClaimStatus) -> list[tuple[Element, ...]]:
+    out: list[tuple[Element, ...]] = [("TRN", claim.trace_type, claim.patient_control_number)]
+    out.extend(_status_segment(s) for s in claim.statuses)
+    out.extend(("REF", r.qualifier, r.value) for r in claim.references)
+    out.extend(_dtp_segment(d) for d in claim.dates)
+    for sv in claim.services:
+        p = sv.procedure
+        mods = list(p.modifiers[:4])
+        if p.description:
+            mods += [""] * (4 - len(mods)) + [p.description]
+        out.append(
+            (
+                "SVC",
+                (p.qualifier, p.code, *mods),
+                sv.charge,
+                sv.paid,
+                sv.revenue_code,
+                None,
+                None,
+                sv.units,
+            )
+        )
+        out.extend(_status_segment(s) for s in sv.statuses)
+        out.extend(("REF", r.qualifier, r.value) for r in sv.references)
+        out.extend(_dtp_segment(d) for d in sv.dates)
+    return out
+
+
 def _transaction_segments(ack: Ack277CA) -> list[tuple[Element, ...]]:
     out: list[tuple[Element, ...]] = [
         (
@@ -424,9 +447,9 @@ def _transaction_segments(ack: Ack277CA) -> list[tuple[Element, ...]]:
         )
     ]
     counter = 0
-
-    def emit(entity: Entity, parent: int | None) -> None:
-        nonlocal counter
+    stack: list[tuple[Entity, int | None]] = [(src, None) for src in reversed(ack.sources)]
+    while stack:
+        entity, parent = stack.pop()
         counter += 1
         number = counter
         child_code = "1" if entity.children else ("" if entity.level == LEVEL_PATIENT else "0")
@@ -435,30 +458,7 @@ def _transaction_segments(ack: Ack277CA) -> list[tuple[Element, ...]]:
             out.append(_name_segment(entity.name))
         if entity.level == LEVEL_PATIENT:
             for claim in entity.claims:
-                out.append(("TRN", claim.trace_type, claim.patient_control_number))
-                out.extend(_status_segment(s) for s in claim.statuses)
-                out.extend(("REF", r.qualifier, r.value) for r in claim.references)
-                out.extend(_dtp_segment(d) for d in claim.dates)
-                for sv in claim.services:
-                    p = sv.procedure
-                    mods = list(p.modifiers[:4])
-                    if p.description:
-                        mods += [""] * (4 - len(mods)) + [p.description]
-                    out.append(
-                        (
-                            "SVC",
-                            (p.qualifier, p.code, *mods),
-                            sv.charge,
-                            sv.paid,
-                            sv.revenue_code,
-                            None,
-                            None,
-                            sv.units,
-                        )
-                    )
-                    out.extend(_status_segment(s) for s in sv.statuses)
-                    out.extend(("REF", r.qualifier, r.value) for r in sv.references)
-                    out.extend(_dtp_segment(d) for d in sv.dates)
+                out += _claim_segments(claim)
         else:
             if entity.trace:
                 out.append(("TRN", entity.trace_type, entity.trace))
@@ -467,11 +467,7 @@ def _transaction_segments(ack: Ack277CA) -> list[tuple[Element, ...]]:
             out.extend(("REF", r.qualifier, r.value) for r in entity.references)
             out.extend(("QTY", q.qualifier, q.quantity) for q in entity.quantities)
             out.extend(("AMT", a.qualifier, a.amount) for a in entity.amounts)
-        for child in entity.children:
-            emit(child, number)
-
-    for source in ack.sources:
-        emit(source, None)
+        stack.extend((child, number) for child in reversed(entity.children))
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
 
 from rcm.errors import X12SyntaxError
@@ -30,6 +30,7 @@ from rcm.x12.core import (
     TransactionBody,
     read_transactions,
     write_interchange,
+    x12_number,
 )
 
 IMPLEMENTATION = "005010X221A1"
@@ -335,23 +336,11 @@ def _fail(seg: Segment, message: str, file_name: str | None) -> X12SyntaxError:
 
 
 def _dec(seg: Segment, index: int, file_name: str | None) -> Decimal:
-    value = seg[index]
-    if not value:
-        raise _fail(seg, f"{seg.id}{index:02d} is required", file_name)
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+    return _num(seg[index], seg, index, file_name)
 
 
 def _opt_dec(seg: Segment, index: int, file_name: str | None) -> Decimal | None:
-    value = seg[index]
-    if not value:
-        return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+    return _opt_num(seg[index], seg, index, file_name)
 
 
 def _date(seg: Segment, index: int, file_name: str | None) -> date:
@@ -371,22 +360,11 @@ def _opt_date(seg: Segment, index: int, file_name: str | None) -> date | None:
 _PAD = [""] * 20
 
 
-def _num(value: str, seg: Segment, index: int, file_name: str | None) -> Decimal:
-    if not value:
-        raise _fail(seg, f"{seg.id}{index:02d} is required", file_name)
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+_num = x12_number
 
 
 def _opt_num(value: str, seg: Segment, index: int, file_name: str | None) -> Decimal | None:
-    if not value:
-        return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise _fail(seg, f"{seg.id}{index:02d} is not a number", file_name) from None
+    return _num(value, seg, index, file_name) if value else None
 
 
 def _ymd(value: str, seg: Segment, index: int, file_name: str | None) -> date:
@@ -480,7 +458,7 @@ class RemittanceStream:
         body = self._body
         seg = body.head
         if seg is None or seg.id != "BPR":
-            where = seg or self.transaction.st
+            where = seg if seg is not None else self.transaction.st
             raise _fail(where, "835 must begin with BPR", fn)
         body.take()
         bank = [seg[i] for i in range(6, 16)]

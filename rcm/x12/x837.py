@@ -1179,6 +1179,9 @@ _CLAIM_PROVIDER_FIELDS = {
 }
 
 
+_MAX_POINTER = 12  # a pointer names one of the 12 diagnoses an HI segment can carry
+
+
 class _Parser837:
     def __init__(self, tx: Transaction, kind: ClaimKind) -> None:
         self.tx = tx
@@ -1705,6 +1708,9 @@ class _Parser837:
             raise self.error("SV107 diagnosis pointers must be numbers", sv) from None
         if not value.is_finite() or value != value.to_integral_value() or value < 1:
             raise self.error("SV107 diagnosis pointers must be whole numbers", sv)
+        if value > _MAX_POINTER:
+            # Checked before int(): int(Decimal("1E999999")) takes minutes.
+            raise self.error(f"SV107 diagnosis pointers point at HI01-HI{_MAX_POINTER}", sv)
         return int(value)
 
     def _other_payer(self, o: dict[str, Any]) -> OtherPayer:

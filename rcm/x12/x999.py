@@ -245,9 +245,9 @@ def parse_999(
             else:
                 raise _fail(seg, f"unexpected {sid} in a 999", fn)
         if ack is None:
-            raise _fail(tx.se or tx.st, "999 has no AK1", fn)
+            raise _fail(tx.se if tx.se is not None else tx.st, "999 has no AK1", fn)
         if not ack.status:
-            raise _fail(tx.se or tx.st, "999 has no AK9", fn)
+            raise _fail(tx.se if tx.se is not None else tx.st, "999 has no AK9", fn)
         out.append(ack)
     return out
 

@@ -51,7 +51,18 @@ def test_bill_then_batch_build(engine: Engine, tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     result = runner.invoke(
-        app, ["batch", "build", "--practice", "northside", "--out", str(out), "--json"]
+        app,
+        [
+            "batch",
+            "build",
+            "--practice",
+            "northside",
+            "--out",
+            str(out),
+            "--json",
+            "--workers",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

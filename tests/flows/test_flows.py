@@ -39,6 +39,9 @@ def test_daily_cycle_then_rerunning_every_flow_does_nothing_new(
     collected = collect_responses(world.slug, world.today)
     assert collected.processed >= 1, collected
     assert "835" in collected.interchanges
+    work_denials(world.slug, world.today)
+    statements = send_statements(world.slug, world.today)
+    assert statements.statements == statements.new_statements
 
     before = world.counts()
     uploads = _uploaded(world)
@@ -48,8 +51,8 @@ def test_daily_cycle_then_rerunning_every_flow_does_nothing_new(
     again = submit_claims(world.slug, world.today)
     assert (again.claims_created, again.files_uploaded) == (0, 0)
     assert collect_responses(world.slug, world.today).processed == 0
-    work_denials(world.slug, world.today)
-    send_statements(world.slug, world.today)
+    assert work_denials(world.slug, world.today).appeals == 0
+    assert send_statements(world.slug, world.today).new_statements == 0
     report = report_kpis(world.slug, world.today)
     assert report.kpi("first_pass_acceptance_rate").denominator is not None
 

@@ -239,7 +239,9 @@ def _277ca() -> bytes:
         trace_type="1",
         trace="PROV-TRACE",
         children=[
-            c.Entity("PT", Name("QC", "1", "SYNTH", "A"), claims=[claim("FUZZ-PCN-1", "A2", "20", "100")]),
+            c.Entity(
+                "PT", Name("QC", "1", "SYNTH", "A"), claims=[claim("FUZZ-PCN-1", "A2", "20", "100")]
+            ),
             c.Entity("PT", Name("QC", "1", "SYNTH", "B"), claims=[rejected]),
         ],
     )
@@ -527,6 +529,7 @@ def _failure(target: str, kind: str, exc: BaseException) -> Failure:
 @dataclass
 class Outcome:
     parsed: int = 0  # targets that returned
+    parsed_targets: list[str] = field(default_factory=list)
     x12_errors: int = 0  # targets that raised an X12Error as they should
     failures: list[Failure] = field(default_factory=list)
 
@@ -554,8 +557,9 @@ def check(
                 outcome.failures.append(_failure(target.name, "contract", exc))
         except X12Error:
             outcome.x12_errors += 1
-        except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - the point
+        except (Exception, RecursionError, MemoryError) as exc:
             outcome.failures.append(_failure(target.name, "crash", exc))
         else:
             outcome.parsed += 1
+            outcome.parsed_targets.append(target.name)
     return outcome

@@ -36,9 +36,13 @@ INVALID_UTF8 = (
 NON_ASCII = ("é", "ü", "\u00a0", "\u2028", "١٢", "１２", "\u0130", "ß", "\U0001f4b8", "\x00")
 ODD_NUMBERS = (
     "9" * 40,
+    "9" * 4400,
     "-" + "9" * 30,
     "1E999999",
     "1E-999999",
+    "9E999999",
+    "-9E999999",
+    "9.99E+999999",
     "1e5",
     "-0",
     "+5",
@@ -59,7 +63,11 @@ ODD_NUMBERS = (
     "0.0000000000000000000000001",
 )
 ODD_DATES = ("20261301", "20260230", "00000000", "2026010", "202601011", "ABCDEFGH", "99991231")
-ODD_COUNTS = ("0", "-1", "", "A", "999999999999999999999", " 1", "1 ", "01", "+2", "1.0", "١")
+# "١" and "１" are digits int() reads; "²" and "1³" are str.isdigit() but not int()-able.
+ODD_COUNTS = (
+    "0", "-1", "", "A", "999999999999999999999", " 1", "1 ", "01", "+2", "1.0", "١", "１",
+    "²", "1³", "1" + "0" * 4400,
+)  # fmt: skip
 DELIMITER_CHOICES = "*|^:~!\\>+,{}\n\r\t ?&%#@A1\x1c\x1d\x1e\x1f"
 NOISE = (b"\r", b"\n", b"\r\n", b"\n\n", b" ", b"\t", b"\x00", b"\x1a")
 
@@ -337,23 +345,28 @@ def empty_element(data: bytes, rng: random.Random) -> bytes:
 
 
 def huge_number(data: bytes, rng: random.Random) -> bytes:
+    """A numeric element replaced by a huge, tiny or malformed number; sometimes several
+    elements get the same value (two huge amounts overflow a sum)."""
     layout = find_layout(data)
-    numeric = [
-        i
+
+    def numeric(p: bytes) -> bool:
+        return p.replace(b".", b"").lstrip(b"-").isdigit()
+
+    spots = [
+        (i, j)
         for i, s in enumerate(layout.segments)
-        if any(p.replace(b".", b"").lstrip(b"-").isdigit() for p in s.split(layout.element)[1:])
+        for j, p in enumerate(s.split(layout.element))
+        if j and numeric(p)
     ]
-    if not numeric:
+    if not spots:
         return _replace_element(data, rng, lambda _o, r: r.choice(ODD_NUMBERS).encode())
-    i = rng.choice(numeric)
-    parts = layout.segments[i].split(layout.element)
-    candidates = [
-        j for j, p in enumerate(parts) if j and p.replace(b".", b"").lstrip(b"-").isdigit()
-    ]
-    j = rng.choice(candidates)
-    parts[j] = rng.choice(ODD_NUMBERS).encode("utf-8")
+    value = rng.choice(ODD_NUMBERS).encode("utf-8")
+    chosen = rng.sample(spots, min(len(spots), rng.choice((1, 1, 1, 2, 3, 6))))
     segments = list(layout.segments)
-    segments[i] = layout.element.join(parts)
+    for i, j in chosen:
+        parts = segments[i].split(layout.element)
+        parts[j] = value
+        segments[i] = layout.element.join(parts)
     return _join(layout, segments)
 
 
@@ -371,6 +384,70 @@ def odd_date(data: bytes, rng: random.Random) -> bytes:
     parts = layout.segments[i].split(layout.element)
     parts[j] = rng.choice(ODD_DATES).encode()
     segments = list(layout.segments)
+    segments[i] = layout.element.join(parts)
+    return _join(layout, segments)
+
+
+ODD_PERIODS = (
+    "20260101-",
+    "-20260101",
+    "20261301-20260101",
+    "20260102-20260101",
+    "2026010120260101",
+    "20260101-20260101-20260101",
+    "-",
+    "20260101--20260102",
+)
+
+
+def odd_period(data: bytes, rng: random.Random) -> bytes:
+    """A CCYYMMDD-CCYYMMDD range (RD8) or a date qualifier replaced by something odd."""
+    layout = find_layout(data)
+    spots = [
+        (i, j)
+        for i, s in enumerate(layout.segments)
+        for j, p in enumerate(s.split(layout.element))
+        if j and ((p[:1].isdigit() and b"-" in p) or p in (b"D8", b"RD8", b"DT"))
+    ]
+    if not spots:
+        return odd_date(data, rng)
+    i, j = rng.choice(spots)
+    parts = layout.segments[i].split(layout.element)
+    if parts[j] in (b"D8", b"RD8", b"DT"):
+        parts[j] = rng.choice((b"RD8", b"D8", b"DT", b"TM", b"", b"XX"))
+    else:
+        parts[j] = rng.choice(ODD_PERIODS).encode()
+    segments = list(layout.segments)
+    segments[i] = layout.element.join(parts)
+    return _join(layout, segments)
+
+
+def hl_tangle(data: bytes, rng: random.Random) -> bytes:
+    """HL IDs and parents made inconsistent: a parent that does not exist or comes later, a
+    segment its own parent, duplicated IDs, odd level codes or child flags."""
+    layout = find_layout(data)
+    hls = _indexes_of(layout, b"HL")
+    if not hls:
+        return data
+    segments = list(layout.segments)
+    i = rng.choice(hls)
+    parts = segments[i].split(layout.element)
+    while len(parts) < 5:
+        parts.append(b"")
+    choice = rng.randrange(6)
+    if choice == 0:
+        parts[2] = b"999"
+    elif choice == 1:
+        parts[2] = parts[1]
+    elif choice == 2:
+        other = segments[rng.choice(hls)].split(layout.element)
+        parts[1] = other[1] if len(other) > 1 else b"1"
+    elif choice == 3:
+        parts[3] = rng.choice((b"", b"99", b"pt", b"20", b"22", b"23", b"PT", b"19"))
+    elif choice == 4:
+        parts[4] = rng.choice((b"", b"2", b"X", b"1", b"0"))
+    else:
+        parts[2] = b"" if parts[2] else b"1"
     segments[i] = layout.element.join(parts)
     return _join(layout, segments)
 
@@ -464,7 +541,7 @@ def change_isa16(data: bytes, rng: random.Random) -> bytes:
     parts = segments[isa[0]].split(layout.element)
     if len(parts) < 17:
         return data
-    parts[16] = rng.choice(DELIMITER_CHOICES + "".join(("", "::", "U"))).encode("latin-1")
+    parts[16] = rng.choice(DELIMITER_CHOICES + "U").encode("latin-1")
     if rng.random() < 0.2:
         parts[16] = b""
     segments[isa[0]] = layout.element.join(parts)
@@ -532,6 +609,8 @@ MUTATORS: dict[str, Mutator] = {
     "empty_element": empty_element,
     "huge_number": huge_number,
     "odd_date": odd_date,
+    "odd_period": odd_period,
+    "hl_tangle": hl_tangle,
     "delimiter_in_element": delimiter_in_element,
     "garbage_element": garbage_element,
     "extra_elements": extra_elements,

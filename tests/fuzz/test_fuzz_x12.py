@@ -7,6 +7,7 @@ The big run is `make fuzz` (python -m tests.fuzz); docs/fuzzing.md describes bot
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from rcm.errors import PostingError, RcmError, X12Error
+from rcm.errors import RcmError, X12Error
 from tests.fuzz import harness
 from tests.fuzz.mutators import MUTATOR_NAMES, apply
 
@@ -22,9 +23,22 @@ from tests.fuzz.mutators import MUTATOR_NAMES, apply
 # function (line numbers move while the owner edits) and the exception type. The property tests
 # tolerate these, so they keep guarding everything else; each has a regression file below that
 # is an expected failure until its fix lands (then it passes, and its entry here goes).
-KNOWN_OPEN: dict[tuple[str, str, str], str] = {}
+KNOWN_OPEN: dict[tuple[str, str, str], str] = {
+    ("rcm/x12/core.py", "_body", "ValueError"): (
+        "X12-A: SE01 '1³' passes str.isdigit() and int() refuses it (core-superscript-se-count)"
+    ),
+    ("rcm/x12/core.py", "transactions", "ValueError"): (
+        "X12-A: the same for GE01 and IEA01 (core-superscript-se-count)"
+    ),
+    ("rcm/x12/x999.py", "_int", "ValueError"): (
+        "X12-A: '²' passes str.isdigit(), and int() refuses more than 4300 digits "
+        "(x999-superscript-ak9, x999-5000-digit-ak9)"
+    ),
+    ("rcm/x12/x999.py", "_opt_int", "ValueError"): "X12-A: as _int (IK401-2/-3)",
+    ("rcm/x12/x999.py", "parse_999", "ValueError"): "X12-A: as _int (IK401-1)",
+}
 
-EXAMPLES = 150  # per parser; the whole module stays well under 30 s on a loaded 2-core box
+EXAMPLES = 250  # per parser; the whole module stays under 30 s on a loaded 2-core box
 
 
 @functools.cache
@@ -95,7 +109,7 @@ def test_parser_keeps_the_contract(name: str) -> None:
     run()
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=50)
 @given(case=mutated(None))
 def test_validate_never_raises(case: tuple[str, bytes]) -> None:
     where, data = case
@@ -116,7 +130,11 @@ def _explain(where: str, data: bytes, failures: list[harness.Failure]) -> str:
 REGRESSION_FILES = sorted(harness.REGRESSIONS.glob("*.x12"))
 # Regression inputs whose fix belongs to another helper and had not landed when the file was
 # written: expected failures (non-strict) until then.
-PENDING: dict[str, str] = {}
+PENDING: dict[str, str] = {
+    "core-superscript-se-count.x12": "X12-A: core.py _Envelope count checks, see KNOWN_OPEN",
+    "x999-superscript-ak9.x12": "X12-A: x999.py _int, see KNOWN_OPEN",
+    "x999-5000-digit-ak9.x12": "X12-A: x999.py _int, see KNOWN_OPEN",
+}
 
 
 def _regression_params() -> list[object]:
@@ -139,45 +157,110 @@ def test_regression_input(path: Path, strict: bool) -> None:
 
 def test_regressions_are_small_synthetic_files() -> None:
     for path in REGRESSION_FILES:
-        assert path.stat().st_size < 4096, f"{path.name}: keep regression inputs minimal"
+        assert path.stat().st_size < 32 * 1024, f"{path.name}: keep regression inputs minimal"
 
 
 # --- a mutated 835 that fails to parse posts nothing -------------------------------------------
 
 
-@settings(FUZZ, max_examples=60, suppress_health_check=list(HealthCheck))
-@given(case=mutated(frozenset({"835"})))
-def test_unparseable_835_posts_nothing(session: Session, case: tuple[str, bytes]) -> None:
+def _parse_error(data: bytes) -> BaseException | None:
+    """What parse_835 raises for `data`, read as post_835_file reads it (lenient)."""
+    from rcm.x12.x835 import parse_835
+
+    try:
+        parse_835(data, file_name=harness.FILE_NAME, strict=False)
+    except Exception as exc:  # a crash here is the parser tests' finding, not posting's
+        return exc
+    return None
+
+
+def _known_open_posting(error: BaseException) -> bool:
+    """Failures of the parse-then-post path already handed over to their owner (none open)."""
+    return False
+
+
+def _post_and_judge(session: Session, where: str, data: bytes, *, tolerate: bool) -> None:
     from rcm.models import ClaimPayment, Interchange, LedgerEntry, Remittance
     from rcm.posting.files import post_835_file
-    from rcm.x12.x835 import parse_835
     from tests.rcm.posting.helpers import count_rows, make_practice
 
-    where, data = case
-    with session.begin_nested() as outer:
-        make_practice(session, slug="fuzz")  # payee NPI 1234567893, as in the builder seed
-        try:
-            parse_835(data, file_name=harness.FILE_NAME, strict=False)
-            parses = True
-        except X12Error:
-            parses = False
-        except Exception:  # noqa: BLE001 - a parser crash is the parser tests' finding
-            parses = False
+    savepoint = session.begin_nested()
+    try:
+        make_practice(session, slug="fuzz")  # payee NPI 1234567893, as in the builder 835
+        parse_error = _parse_error(data)
         error: BaseException | None = None
-        nested = session.begin_nested()
         try:
             post_835_file(session, data, clearinghouse="fuzz", file_name=harness.FILE_NAME)
-        except RcmError as exc:
+        except Exception as exc:
             error = exc
-        except Exception as exc:  # noqa: BLE001
-            error = exc
-        if not parses:
-            assert isinstance(error, X12Error), f"{where}: {error!r}"
+        if parse_error is not None:
+            assert error is not None, f"{where}: an unparseable 835 was posted"
+            if isinstance(parse_error, X12Error):
+                assert isinstance(error, X12Error), f"{where}: unparseable 835 gave {error!r}"
             rows = count_rows(session, LedgerEntry, Remittance, ClaimPayment, Interchange)
-            assert rows == dict.fromkeys(rows, 0), f"{where}: {rows}"
-        else:
-            assert error is None or isinstance(error, RcmError | PostingError), (
-                f"{where}: posting a parsed 835 raised {error!r}"
-            )
-        nested.rollback()
-        outer.rollback()
+            assert rows == dict.fromkeys(rows, 0), f"{where}: an unparseable 835 wrote {rows}"
+        elif (
+            error is not None
+            and not isinstance(error, RcmError)
+            and not (tolerate and _known_open_posting(error))
+        ):
+            raise AssertionError(f"{where}: posting a parsed 835 raised {error!r}") from error
+    finally:
+        savepoint.rollback()
+
+
+@settings(FUZZ, max_examples=100, suppress_health_check=list(HealthCheck))
+@given(case=mutated(frozenset({"835"})))
+def test_unparseable_835_posts_nothing(session: Session, case: tuple[str, bytes]) -> None:
+    where, data = case
+    _post_and_judge(session, where, data, tolerate=True)
+
+
+def test_invalid_utf8_835_is_refused_or_posted_cleanly(session: Session) -> None:
+    """Found by the fuzzer: invalid UTF-8 reached the database as lone surrogates."""
+    path = harness.REGRESSIONS / "x835-invalid-utf8-posted.x12"
+    _post_and_judge(session, path.name, path.read_bytes(), tolerate=False)
+
+
+def test_exponent_amounts_are_refused_or_posted_cleanly(session: Session) -> None:
+    """Found by the fuzzer: two 9E999999 amounts overflowed the balance check."""
+    path = harness.REGRESSIONS / "x835-exponent-overflow.x12"
+    _post_and_judge(session, path.name, path.read_bytes(), tolerate=False)
+
+
+# --- found by reading what the fuzzer found -----------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["²", "1³", "9" * 5000, "١٢"])
+def test_structural_checks_survive_odd_counts_and_hl_numbers(text: str) -> None:
+    """str.isdigit() is True for "²" and int() refuses it, and int() refuses 5000 digits: the
+    structural checks (validate's gate for sets pyx12 has no map for) reported a crash."""
+    from rcm.x12.core import Segment
+    from rcm.x12.structural import check_segments
+
+    st_seg = Segment("ST", ["270", "0001", "005010X279A1"], 1, 0)
+    body = [
+        Segment("BHT", ["0022", "13", "REF", "20260301", "0800"], 2, 10),
+        Segment("HL", [text, "", "20", "1"], 3, 20),
+    ]
+    se_seg = Segment("SE", [text, "0001"], 4, 40)
+    issues = check_segments("270", body, st=st_seg, se=se_seg)
+    codes = {i.code for i in issues}
+    assert "se-count" in codes and "hl-number" in codes
+
+
+@pytest.mark.parametrize("path", _regression_params())
+def test_cli_parse_json_refuses_or_prints(path: Path) -> None:
+    """`rcm x12 parse --json FILE` itself, on every regression input: JSON out (exit 0) or an
+    error message naming the file (exit 1), never a traceback."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["x12", "parse", "--json", str(path)])
+    assert result.exit_code in (0, 1), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    if result.exit_code == 0:
+        json.loads(result.stdout)

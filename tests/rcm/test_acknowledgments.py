@@ -242,3 +242,34 @@ def test_status_descriptions_cover_the_category_table() -> None:
     ):
         assert "claim status category" not in describe_status(category, "")
     assert "Missing or invalid information" in describe_status("A6", "21")
+
+
+def test_partly_accepted_999_holds_only_the_rejected_transaction_sets_claims(
+    session: Session, submitted: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rcm.acknowledgments as acks
+
+    # Built the way rcm.batching builds the 837: claims in PCN order, N per transaction set.
+    monkeypatch.setattr(acks, "MAX_CLAIMS_PER_TRANSACTION", 1)
+    ack = Ack999(
+        "HC",
+        "42",
+        "P",
+        "005010X222A1",
+        2,
+        2,
+        1,
+        transactions=[
+            TransactionAck("837", "0001", "A"),
+            TransactionAck("837", "0002", "R", error_codes=["5"]),
+        ],
+    )
+    result = apply_999(session, ack, source="p.999")
+    first, second = submitted["claims"]
+    assert result.rejected_claim_ids == (second.id,)
+    session.refresh(first)
+    session.refresh(second)
+    assert (first.status, second.status) == (ClaimStatus.SUBMITTED, ClaimStatus.HELD)
+    session.refresh(submitted["interchange"])
+    assert submitted["interchange"].status == InterchangeStatus.ACCEPTED
+    assert "0002" in (submitted["interchange"].error or "")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlmodel import Session, col
 
 from rcm.batching import (
@@ -19,6 +19,7 @@ from rcm.batching import (
     assign_batches,
     batch_practice,
     build_and_gate,
+    build_and_gate_all,
     build_interchange_bytes,
     claims_by_segment,
     gate_interchange,
@@ -29,6 +30,7 @@ from rcm.batching import (
 from rcm.claims.create import create_claims
 from rcm.claims.states import transition
 from rcm.models import (
+    AuditEvent,
     Claim,
     ClaimEdit,
     ClaimEvent,
@@ -146,6 +148,24 @@ def test_rebuild_gives_identical_bytes(session: Session) -> None:
     session.add(claim)
     session.flush()
     with pytest.raises(BatchError, match="archived file"):
+        build_interchange_bytes(session, interchange.id)
+
+
+def test_the_file_depends_on_the_interchange_row_not_on_audit_events(session: Session) -> None:
+    clinic = Clinic(session)
+    patient, coverage = clinic.patient()
+    clinic.encounter(patient, coverage)
+    make_ready(session, clinic)
+    (interchange,) = assign(session, clinic)
+    assert interchange.envelope == ENVELOPE.as_dict()
+    first = build_interchange_bytes(session, interchange.id)
+    assert b"*RCM SANDBOX*" in first
+    session.execute(delete(AuditEvent))
+    session.commit()
+    session.expire_all()
+    assert build_interchange_bytes(session, interchange.id) == first
+    interchange.envelope = None
+    with pytest.raises(BatchError, match="no recorded envelope settings"):
         build_interchange_bytes(session, interchange.id)
 
 
@@ -423,3 +443,46 @@ def test_concurrent_batch_builds_never_share_claims_or_numbers(engine: Engine) -
 
 def _always_valid(data: bytes, *, file_name: str | None = None) -> ValidationReport:
     return ValidationReport(file_name=file_name, valid=True)
+
+
+def test_charges_to_gated_files_through_the_scrubber(session: Session) -> None:
+    """Encounters → create_claims → scrub_claims (rcm.scrub) → batch_practice: every file the
+    chain writes passes pyx12."""
+    from rcm.scrub.adapter import scrub_claims
+
+    clinic = Clinic(session)
+    for _ in range(3):
+        patient, coverage = clinic.patient()
+        clinic.encounter(patient, coverage)
+        clinic.encounter(
+            patient, coverage, claim_type=ClaimType.INSTITUTIONAL, lines=(("97110", "300.00", ()),)
+        )
+    create_claims(session, practice_id=clinic.practice.id, today=TODAY)
+    outcome = scrub_claims(session, practice_id=clinic.practice.id, today=TODAY, source="test")
+    assert len(outcome.ready) == 6, outcome.summary()
+    run = batch_practice(
+        session, practice_id=clinic.practice.id, profile_name="sandbox", envelope=ENVELOPE, now=NOW
+    )
+    session.commit()
+    assert run.summary()["built"] == 2 and run.summary()["claims"] == 6
+    for built in run.outcomes:
+        assert built.data is not None
+        assert_clean(built.data)
+
+
+def test_files_validated_in_a_process_pool(session: Session) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    clinic = Clinic(session)
+    for _ in range(3):
+        patient, coverage = clinic.patient()
+        clinic.encounter(patient, coverage)
+    make_ready(session, clinic)
+    interchanges = assign(session, clinic, max_claims_per_file=2)
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        outcomes = build_and_gate_all(session, [i.id for i in interchanges], executor=pool)
+    assert [o.status for o in outcomes] == [InterchangeStatus.BUILT] * 2
+    assert [o.claim_count for o in outcomes] == [2, 1]
+    for outcome in outcomes:
+        assert outcome.data is not None
+        assert_clean(outcome.data)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from rcm.batching import EnvelopeSettings
 from rcm.eligibility import (
+    InquiryBatch,
     apply_271,
     build_270,
     build_270_bytes,
@@ -21,6 +25,7 @@ from rcm.eligibility import (
 )
 from rcm.models import (
     Appointment,
+    AuditEvent,
     ControlNumber,
     Coverage,
     EligibilityCheck,
@@ -88,6 +93,8 @@ def answer(
             rejections=rejections,
             benefits=benefits,
             dates=dates,
+            insured="Y" if corrected else None,
+            relationship="18" if corrected else None,
             maintenance_type="001" if corrected else None,
             maintenance_reason="25" if corrected else None,
         ),
@@ -293,6 +300,13 @@ def test_active_answer_updates_coverage_money_fields(session: Session) -> None:
             {"member_id_mismatch"},
         ),
         (
+            {"last_name": "SOMEONEELSE"},
+            ACTIVE[:1],
+            EligibilityCheckStatus.ACTIVE,
+            EligibilityStatus.ACTIVE,
+            {"name_mismatch"},
+        ),
+        (
             {
                 "dates": (
                     e.DateRange(qualifier="346", start=date(2025, 1, 1)),
@@ -326,6 +340,8 @@ def test_problems_become_work_items_on_the_appointment(
     assert {i.kind for i in items} == kinds
     assert all(i.appointment_id == visit.id for i in items)
     assert all(patient.last_name not in i.detail and "MEM" not in i.detail for i in items)
+    if "member_id" in response_kwargs:
+        assert coverage.member_id.startswith("MEM")  # not corrected by the payer: kept
 
 
 def test_member_id_corrected_by_the_payer_is_applied(session: Session) -> None:
@@ -481,3 +497,154 @@ def test_270_archive_and_upload_hooks(session: Session) -> None:
     record_uploaded(session, interchange.id, "a.x12", NOW)
     record_uploaded(session, interchange.id, "a.x12", NOW)
     assert interchange.status is InterchangeStatus.UPLOADED and interchange.uploaded_at == NOW
+
+
+def test_the_270_keeps_its_envelope_on_the_interchange_row(session: Session) -> None:
+    clinic = Clinic(session)
+    patient, _ = clinic.patient()
+    appointment(session, clinic, patient)
+    batch = build(session, clinic)
+    session.commit()
+    assert batch.interchange is not None and batch.data is not None
+    assert batch.interchange.envelope == ENVELOPE.as_dict()
+    session.execute(delete(AuditEvent))
+    session.commit()
+    session.expire_all()
+    assert build_270_bytes(session, batch.interchange.id) == batch.data
+
+
+@pytest.fixture(params=[EligibilityCheckStatus.ACTIVE, EligibilityCheckStatus.SUPERSEDED])
+def answered(request: pytest.FixtureRequest) -> EligibilityCheckStatus:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_only_one_check_per_appointment_and_coverage_is_pending(
+    session: Session, answered: EligibilityCheckStatus
+) -> None:
+    clinic = Clinic(session)
+    patient, coverage = clinic.patient()
+    visit = appointment(session, clinic, patient)
+
+    def check(status: EligibilityCheckStatus, trace: str) -> EligibilityCheck:
+        return EligibilityCheck(
+            practice_id=clinic.practice.id,
+            patient_id=patient.id,
+            coverage_id=coverage.id,
+            appointment_id=visit.id,
+            trace_number=trace,
+            service_date=VISIT,
+            status=status,
+        )
+
+    session.add_all([check(EligibilityCheckStatus.PENDING, "T1"), check(answered, "T2")])
+    session.flush()
+    session.add(check(EligibilityCheckStatus.PENDING, "T3"))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_a_moved_appointment_supersedes_the_check_already_sent(session: Session) -> None:
+    clinic = Clinic(session)
+    patient, _ = clinic.patient()
+    moved = appointment(session, clinic, patient)
+    first = build(session, clinic)
+    session.commit()
+    assert first.interchange is not None
+    (old_id,) = first.created
+    moved.scheduled_at = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    session.add(moved)
+    second = build_270(
+        session,
+        practice_id=clinic.practice.id,
+        date_from=VISIT,
+        date_to=date(2026, 11, 24),
+        profile_name="sandbox",
+        envelope=ENVELOPE,
+        now=NOW,
+    )
+    session.commit()
+    assert second.interchange is not None and second.interchange.id != first.interchange.id
+    old = session.get(EligibilityCheck, old_id)
+    assert old is not None and old.status is EligibilityCheckStatus.SUPERSEDED
+    (new_id,) = second.created
+    new = session.get(EligibilityCheck, new_id)
+    assert new is not None and new.status is EligibilityCheckStatus.PENDING
+    assert new.service_date == date(2026, 11, 24)
+
+
+@pytest.mark.integration
+def test_concurrent_270_runs_make_one_pending_check_per_appointment(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("needs RCM_TEST_DATABASE_URL (PostgreSQL)")
+    with Session(engine) as setup:
+        clinic = Clinic(setup)
+        p1, _ = clinic.patient(secondary=True)
+        p2, _ = clinic.patient()
+        appointment(setup, clinic, p1)
+        appointment(setup, clinic, p2)
+        setup.commit()
+        practice_id = clinic.practice.id
+
+    def run(session: Session) -> InquiryBatch:
+        return build_270(
+            session,
+            practice_id=practice_id,
+            date_from=VISIT,
+            date_to=VISIT,
+            profile_name="sandbox",
+            envelope=ENVELOPE,
+            now=NOW,
+        )
+
+    outcome: dict[str, object] = {}
+
+    def second_run() -> None:
+        try:
+            with Session(engine) as session:
+                outcome["batch"] = run(session)
+                session.commit()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    # The first run has inserted its pending checks and not committed when the second starts:
+    # the second finds no pending check, inserts its own and waits on the unique index.
+    with Session(engine) as first_session:
+        first = run(first_session)
+        thread = threading.Thread(target=second_run)
+        thread.start()
+        blocked = False
+        # Autocommit: pg_stat_activity is read once per transaction.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as monitor:
+            for _ in range(200):
+                blocked = bool(
+                    monitor.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND query ILIKE '%INSERT INTO eligibility_check%'"
+                        )
+                    ).scalar_one()
+                )
+                if blocked or not thread.is_alive():
+                    break
+                time.sleep(0.05)
+        first_session.commit()
+        first_ids = sorted(first.created, key=str)
+        first_interchange = first.interchange.id if first.interchange else None
+    thread.join(timeout=60)
+    assert "error" not in outcome, outcome.get("error")
+    assert blocked, "the second run never waited on the first run's pending checks"
+
+    second = outcome["batch"]
+    assert isinstance(second, InquiryBatch)
+    assert len(first_ids) == 3 and first_interchange is not None
+    assert second.created == [] and second.interchange is None
+    assert sorted(second.reused, key=str) == first_ids
+    assert second.existing_interchanges == [first_interchange]
+    with Session(engine) as check:
+        pending = check.execute(
+            select(EligibilityCheck).where(
+                col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING
+            )
+        ).scalars()
+        assert sorted((c.id for c in pending), key=str) == first_ids
+        assert check.execute(select(func.count()).select_from(ControlNumber)).scalar_one() == 2

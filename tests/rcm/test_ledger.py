@@ -217,3 +217,40 @@ def test_an_entry_loaded_elsewhere_cannot_be_appended_again(
 
     with pytest.raises(LedgerAppendOnlyError, match="already in the ledger"):
         append_entries(session, [entries[0]])
+
+
+def test_bulk_rows_append_in_cents_and_sum_into_balances(session: Session) -> None:
+    from rcm.ledger import append_ledger_rows
+
+    chain = ClaimChain(session)
+    row = {
+        "practice_id": chain.practice.id,
+        "claim_id": chain.claim.id,
+        "kind": LedgerKind.CHARGE,
+        "responsible": Responsible.PAYER,
+    }
+    with pytest.raises(ValueError, match="fractions of a cent"):
+        append_ledger_rows(session, [{**row, "amount": Decimal("120.005")}])
+    appended = append_ledger_rows(
+        session,
+        [
+            {
+                "practice_id": chain.practice.id,
+                "claim_id": chain.claim.id,
+                "kind": LedgerKind.CHARGE,
+                "amount": Decimal("120.01"),
+                "responsible": Responsible.PAYER,
+            },
+            {
+                "practice_id": chain.practice.id,
+                "claim_id": chain.claim.id,
+                "kind": LedgerKind.PAYER_PAYMENT,
+                "amount": Decimal("-100"),
+                "responsible": Responsible.PAYER,
+            },
+        ],
+    )
+    assert appended == 2
+    assert append_ledger_rows(session, []) == 0
+    balance = claim_balance(session, practice_id=chain.practice.id, claim_id=chain.claim.id)
+    assert balance == Decimal("20.01")

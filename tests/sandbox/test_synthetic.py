@@ -69,7 +69,7 @@ def test_exports_import_cleanly(practice_file: Path, payers: dict, session: Sess
 def test_roster_reflects_the_payer_side_of_each_card(payers: dict) -> None:
     doc = load_onboarding_file(PRACTICES[0])
     world = generate_practice(doc, payers, seed=5, patients=200, today=TODAY)
-    roster = {m["member_id"]: m for m in world.roster_members()}
+    roster = {m.member_id: m for m in world.roster_members()}
     primaries = [p.primary for p in world.patients]
     off_roster = [c for c in primaries if not c.on_roster]
     inactive = [c for c in primaries if c.active_to is not None]
@@ -78,7 +78,7 @@ def test_roster_reflects_the_payer_side_of_each_card(payers: dict) -> None:
     for card in primaries:
         assert (card.member_id in roster) == card.on_roster
     for card in inactive:
-        assert roster[card.member_id]["active_to"] < TODAY.isoformat()
+        assert roster[card.member_id].active_to < TODAY
     unknown_secondaries = [
         p.secondary for p in world.patients if p.secondary and not p.secondary.known_to_practice
     ]

@@ -31,6 +31,7 @@ from rcm.models import (
     ClaimStatus,
     ClaimType,
     Coverage,
+    CredentialingStatus,
     Diagnosis,
     DiagnosisKind,
     Encounter,
@@ -38,6 +39,7 @@ from rcm.models import (
     LedgerKind,
     Patient,
     Payer,
+    PayerEnrollment,
     Practice,
     Provider,
     ProviderRole,
@@ -109,6 +111,16 @@ class Clinic:
             key="plan-two", name="PLAN TWO", payer_id="22222", claim_filing_indicator="MB"
         )
         s.add_all([self.rendering, self.facility, self.payer, self.second_payer])
+        s.flush()
+        for payer in (self.payer, self.second_payer):
+            s.add(
+                PayerEnrollment(
+                    practice_id=self.practice.id,
+                    payer_id=payer.id,
+                    credentialing_status=CredentialingStatus.APPROVED,
+                    effective_date=date(2020, 1, 1),
+                )
+            )
         s.flush()
 
     def patient(self, *, secondary: bool = False, **fields: Any) -> tuple[Patient, Coverage]:

@@ -7,10 +7,11 @@ import pytest
 from sqlmodel import Session, select
 
 from rcm.claims import ALLOWED_TRANSITIONS, can_transition, transition
+from rcm.claims.states import transition_many
 from rcm.errors import StateError
 from rcm.ledger import append_entries
 from rcm.models import ClaimEvent, ClaimStatus, LedgerEntry, LedgerKind, Responsible
-from tests.rcm.models.builders import ClaimChain
+from tests.rcm.models.builders import ClaimChain, make_practice
 
 S = ClaimStatus
 
@@ -159,3 +160,98 @@ def test_a_claims_history_reads_in_order(session: Session) -> None:
 
     assert [e.to_status for e in events] == path
     assert [e.from_status for e in events] == [S.DRAFT, *path[:-1]]
+
+
+def _chains(session: Session, statuses: list[ClaimStatus]) -> list[ClaimChain]:
+    practice = make_practice(session)
+    return [
+        ClaimChain(session, practice=practice, pcn=f"PCN{n:04d}", status=status)
+        for n, status in enumerate(statuses)
+    ]
+
+
+def test_transition_many_moves_every_claim_and_records_each_event(session: Session) -> None:
+    chains = _chains(session, [S.DRAFT, S.DRAFT, S.DRAFT])
+    claims = [c.claim for c in chains]
+
+    moved = transition_many(session, claims, S.READY, reason=["a", "b", "c"], source="flow-run-2")
+    assert not session.dirty  # the rows are written: nothing left for a later flush
+    session.commit()
+    session.expire_all()
+
+    assert [c.status for c in claims] == [S.READY] * 3
+    stored = {e.claim_id: e for e in session.exec(select(ClaimEvent)).all()}
+    assert set(stored) == {c.id for c in claims}
+    assert [stored[c.id].reason for c in claims] == ["a", "b", "c"]
+    assert {(e.from_status, e.to_status, e.source) for e in stored.values()} == {
+        (S.DRAFT, S.READY, "flow-run-2")
+    }
+    assert moved == 3
+
+
+def test_transition_many_sets_submitted_at_and_accepts_mixed_sources(session: Session) -> None:
+    chains = _chains(session, [S.BATCHED, S.BATCHED])
+
+    transition_many(session, [c.claim for c in chains], S.SUBMITTED, reason="up", source="ic-1")
+    in_memory = [c.claim.submitted_at for c in chains]
+    session.commit()
+    session.expire_all()
+
+    assert all(at is not None for at in in_memory)
+    assert [c.claim.submitted_at for c in chains] == in_memory
+    assert [c.claim.status for c in chains] == [S.SUBMITTED, S.SUBMITTED]
+
+
+def test_transition_many_writes_new_claims_and_pending_edits_too(session: Session) -> None:
+    chains = _chains(session, [S.DRAFT, S.DRAFT])
+    chains[0].claim.payer_claim_control_number = "PCCN-1"
+
+    transition_many(session, [c.claim for c in chains], S.HELD, reason="held", source="t")
+    session.commit()
+    session.expire_all()
+
+    assert chains[0].claim.payer_claim_control_number == "PCCN-1"
+    assert [c.claim.status for c in chains] == [S.HELD, S.HELD]
+
+
+def test_transition_many_checks_every_edge_before_changing_anything(session: Session) -> None:
+    chains = _chains(session, [S.DRAFT, S.SUBMITTED, S.DRAFT])
+    claims = [c.claim for c in chains]
+
+    with pytest.raises(StateError) as raised:
+        transition_many(session, claims, S.READY, reason="bulk", source="test")
+
+    assert str(claims[1].id) in str(raised.value)
+    assert [c.status for c in claims] == [S.DRAFT, S.SUBMITTED, S.DRAFT]
+    assert session.exec(select(ClaimEvent)).all() == []
+
+
+def test_transition_many_needs_one_reason_per_claim(session: Session) -> None:
+    chains = _chains(session, [S.DRAFT, S.DRAFT])
+
+    with pytest.raises(ValueError, match="1 reasons for 2 claims"):
+        transition_many(session, [c.claim for c in chains], S.READY, reason=["x"], source="t")
+
+
+def test_transition_many_closing_needs_zero_balances(session: Session) -> None:
+    chains = _chains(session, [S.PAID, S.PAID])
+    append_entries(
+        session,
+        [
+            LedgerEntry(
+                practice_id=chains[1].practice.id,
+                claim_id=chains[1].claim.id,
+                kind=LedgerKind.PATIENT_RESPONSIBILITY,
+                amount=Decimal("5.00"),
+                responsible=Responsible.PATIENT,
+            )
+        ],
+    )
+
+    with pytest.raises(StateError, match=r"balance is 5\.00"):
+        transition_many(session, [c.claim for c in chains], S.CLOSED, reason="z", source="t")
+    assert [c.claim.status for c in chains] == [S.PAID, S.PAID]
+
+
+def test_transition_many_of_nothing_is_nothing(session: Session) -> None:
+    assert transition_many(session, [], S.READY, reason="none", source="t") == 0

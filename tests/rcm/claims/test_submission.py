@@ -263,9 +263,18 @@ def post_primary(session: Session, clinic: Clinic, primary: Claim) -> None:
     session.flush()
 
 
-def make_secondary(session: Session, clinic: Clinic) -> tuple[Claim, Claim]:
+def make_secondary(
+    session: Session, clinic: Clinic, claim_type: ClaimType = ClaimType.PROFESSIONAL
+) -> tuple[Claim, Claim]:
     patient, coverage = clinic.patient(secondary=True)
-    clinic.encounter(patient, coverage, external_id="V2ND")
+    if claim_type is ClaimType.INSTITUTIONAL:
+        lines: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+            ("97110", "125.00", ()),
+            ("", "15.00", ()),
+        )
+        clinic.encounter(patient, coverage, external_id="V2ND", claim_type=claim_type, lines=lines)
+    else:
+        clinic.encounter(patient, coverage, external_id="V2ND")
     create_claims(session, practice_id=clinic.practice.id, today=TODAY)
     primary = next(c for c in clinic.claims() if c.patient_id == patient.id)
     primary.status = ClaimStatus.PARTIAL
@@ -320,3 +329,19 @@ def test_secondary_claim_renders_cob_from_the_posted_primary(session: Session) -
     assert "AMT*D*72~" in text
     assert "SVD*11111*60*HC:99213**1~CAS*CO*45*45~CAS*PR*2*20~DTP*573*D8*20261115~" in text
     assert_pyx12_clean(data)
+
+
+def test_institutional_secondary_claim_passes_pyx12(session: Session) -> None:
+    clinic = Clinic(session)
+    _, secondary = make_secondary(session, clinic, ClaimType.INSTITUTIONAL)
+    (c,) = typed(session, clinic, [secondary])
+    (other,) = c.other_payers
+    assert c.kind == "I"
+    # A revenue-code-only line cannot go in a 2430: the prior payer is reported at claim level.
+    assert all(not line.adjudications for line in c.lines)
+    assert {(a.group_code, a.reason_code, a.amount) for a in other.adjustments} == {
+        ("CO", "45", Decimal("48.00")),
+        ("PR", "2", Decimal("20.00")),
+    }
+    assert other.adjudication_date == date(2026, 11, 15)
+    assert_pyx12_clean(build(clinic, [c]))

@@ -6,16 +6,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, insert, inspect, make_url, select, text
 from sqlmodel import SQLModel
 
-import rcm.models  # noqa: F401  (registers every table)
 from connectors.db import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -24,6 +25,17 @@ from connectors.db import (
     head_revision,
     make_engine,
     upgrade,
+)
+from rcm.models import (
+    Appointment,
+    AuditEvent,
+    Coverage,
+    EligibilityCheck,
+    Interchange,
+    Patient,
+    Payer,
+    Practice,
+    Provider,
 )
 
 
@@ -145,3 +157,130 @@ def test_migrations_run_from_any_working_directory(
     upgrade(url)
 
     assert current_revision(url) == head_revision()
+
+
+def test_0002_moves_envelopes_onto_interchanges_and_resolves_duplicate_pending_checks(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database, "0001")
+    envelope = {"sender_id": "RCMSUBMITTER", "receiver_id": "RCMSANDBOX", "usage": "T"}
+    practice_id, payer_id, patient_id, provider_id = (uuid.uuid4() for _ in range(4))
+    coverage_id, appointment_id, interchange_id = (uuid.uuid4() for _ in range(3))
+    older, newer, other = (uuid.uuid4() for _ in range(3))
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    rows: list[tuple[type[SQLModel], dict[str, Any]]] = [
+        (
+            Practice,
+            {
+                "id": practice_id,
+                "slug": "northside",
+                "name": "Northside",
+                "billing_npi": "1234567893",
+                "tin": "123456789",
+                "taxonomy_code": "207Q00000X",
+                "address1": "1 Test Way",
+                "city": "Springfield",
+                "state": "IL",
+                "zip": "62701",
+                "clearinghouse": "sandbox",
+                "clearinghouse_account": "SUB",
+            },
+        ),
+        (Payer, {"id": payer_id, "key": "acme", "name": "Acme", "payer_id": "ACME1"}),
+        (
+            Patient,
+            {
+                "id": patient_id,
+                "practice_id": practice_id,
+                "account_number": "A1",
+                "first_name": "TESTY",
+                "last_name": "PATIENT",
+                "birth_date": date(1980, 1, 1),
+            },
+        ),
+        (Provider, {"id": provider_id, "practice_id": practice_id, "npi": "1", "last_name": "DOC"}),
+        (
+            Coverage,
+            {
+                "id": coverage_id,
+                "practice_id": practice_id,
+                "patient_id": patient_id,
+                "payer_id": payer_id,
+                "member_id": "M1",
+            },
+        ),
+        (
+            Appointment,
+            {
+                "id": appointment_id,
+                "practice_id": practice_id,
+                "external_id": "APT1",
+                "patient_id": patient_id,
+                "provider_id": provider_id,
+                "scheduled_at": t0,
+            },
+        ),
+        (
+            Interchange,
+            {
+                "id": interchange_id,
+                "practice_id": practice_id,
+                "clearinghouse": "sandbox",
+                "direction": "outbound",
+                "kind": "270",
+                "status": "built",
+            },
+        ),
+        (
+            AuditEvent,
+            {
+                "practice_id": practice_id,
+                "actor": "eligibility",
+                "action": "interchange.assigned",
+                "entity_type": "interchange",
+                "entity_id": str(interchange_id),
+                "detail": {"envelope": envelope, "checks": 2},
+            },
+        ),
+    ]
+    for check_id, requested_at, status in (
+        (older, t0, "pending"),
+        (newer, t0 + timedelta(hours=1), "pending"),
+        (other, t0, "active"),
+    ):
+        rows.append(
+            (
+                EligibilityCheck,
+                {
+                    "id": check_id,
+                    "practice_id": practice_id,
+                    "patient_id": patient_id,
+                    "coverage_id": coverage_id,
+                    "appointment_id": appointment_id,
+                    "interchange_id": interchange_id,
+                    "trace_number": check_id.hex,
+                    "service_date": date(2026, 11, 23),
+                    "status": status,
+                    "requested_at": requested_at,
+                },
+            )
+        )
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for model, values in rows:
+                connection.execute(insert(model.__table__).values(**values))  # type: ignore[attr-defined]
+
+        upgrade(empty_database)
+
+        with engine.connect() as connection:
+            table = Interchange.__table__  # type: ignore[attr-defined]
+            stored = connection.execute(
+                select(table.c.envelope).where(table.c.id == interchange_id)
+            ).scalar_one()
+            checks = EligibilityCheck.__table__  # type: ignore[attr-defined]
+            statuses = dict(connection.execute(select(checks.c.id, checks.c.status)).tuples().all())
+    finally:
+        engine.dispose()
+    assert stored == envelope
+    assert statuses == {older: "superseded", newer: "pending", other: "active"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 from sqlmodel import Session, col
 
+from rcm.errors import PostingError
 from rcm.models import (
     Adjustment,
     Claim,
@@ -35,6 +36,7 @@ from rcm.posting import (
     prior_adjudications,
     unmatched_claim_payments,
 )
+from rcm.x12 import x835
 from tests.rcm.posting.helpers import (
     D,
     Seeded,
@@ -521,6 +523,52 @@ def test_unmatched_claim_goes_to_the_queue_and_is_matched_later(
         match_claim_payment(session, queue[0].id, s.claim.id)
 
 
+def test_unmatched_denial_keeps_its_remarks_for_the_denial_made_when_matched(
+    session: Session, world: dict
+) -> None:
+    p = world["practice"]
+    s = Seeded(session, p, world["payer"], "PCN1", [("99214", [], D("150"))])
+    era = clp(
+        "TYPO1",
+        "4",
+        "150",
+        "0",
+        [svc("99214", "150", "0", ("CO", "50", "150"), remarks=["N115", "M127"])],
+    )
+    era.outpatient = x835.AdjudicationInfo("MOA", ["", "", "MA130"])
+    result = _post(session, world, remittance([era]))
+    assert result.unmatched == 1 and result.denials == 0
+    (cp_id,) = result.unmatched_claim_payment_ids
+    session.expire_all()
+    assert session.scalars(select(ServicePayment)).one().remarks == ["N115", "M127"]
+    cp = session.get(ClaimPayment, cp_id)
+    assert cp is not None and cp.remarks == ["MA130"]
+
+    matched = match_claim_payment(session, cp_id, s.claim.id)
+
+    assert matched.denials == 1
+    denial = session.scalars(select(Denial)).one()
+    assert (denial.carc, denial.group_code) == ("50", "CO")
+    assert denial.rarcs == ["N115", "M127", "MA130"]
+    assert denial.service_line_id == s.lines[0].id
+
+
+def test_claim_payments_posted_before_remarks_were_stored_match_without_them(
+    session: Session, world: dict
+) -> None:
+    s = Seeded(session, world["practice"], world["payer"], "PCN1", [("99214", [], D("150"))])
+    era = clp("TYPO1", "4", "150", "0", [svc("99214", "150", "0", ("CO", "50", "150"))])
+    (cp_id,) = _post(session, world, remittance([era])).unmatched_claim_payment_ids
+    # Rows written before migration 0002 have NULL remarks.
+    session.execute(update(ServicePayment).values(remarks=null()))
+    session.execute(update(ClaimPayment).values(remarks=null()))
+    session.expire_all()
+
+    match_claim_payment(session, cp_id, s.claim.id)
+
+    assert session.scalars(select(Denial)).one().rarcs == []
+
+
 def test_not_our_claim_posts_nothing_and_raises_a_work_item(session: Session, world: dict) -> None:
     s = Seeded(session, world["practice"], world["payer"], "PCN1", [("99213", [], D("100"))])
     _post(
@@ -701,3 +749,69 @@ def test_crossover_returns_the_patient_share_for_the_second_payer(
     )
     assert balance(session, p.id, claim_id=s.claim.id, responsible=Responsible.PAYER) == 0
     assert balance(session, p.id, claim_id=s.claim.id, responsible=Responsible.PATIENT) == 6
+
+
+def test_failure_while_writing_leaves_nothing_behind(session: Session, world: dict) -> None:
+    Seeded(session, world["practice"], world["payer"], "PCN1", [("99213", [], D("100"))])
+    before = count_rows(session, *ALL)
+    rem = remittance([clp("PCN1", "1", "10.005", "10.005", [svc("99213", "10.005", "10.005")])])
+    with pytest.raises(PostingError, match="fractions of a cent"):
+        _post(session, world, rem)
+    assert count_rows(session, *ALL) == before
+
+
+def test_secondary_claim_owes_only_the_lines_the_primary_left(
+    session: Session, world: dict
+) -> None:
+    p = world["practice"]
+    s = Seeded(
+        session,
+        p,
+        world["payer"],
+        "PCN1",
+        [("99213", [], D("150")), ("36415", [], D("20"))],
+        secondary_payer=make_payer(session, "medigap"),
+    )
+    result = _post(
+        session,
+        world,
+        remittance(
+            [
+                clp(
+                    "PCN1",
+                    "1",
+                    "170",
+                    "100",
+                    [
+                        svc("99213", "150", "80", ("CO", "45", "40"), ("PR", "2", "30")),
+                        svc("36415", "20", "20"),
+                    ],
+                ),
+            ]
+        ),
+    )
+    (sec_id,) = result.secondary_claim_ids
+    later = make_interchange(session, p)
+    post_remittance(
+        session,
+        remittance(
+            [
+                clp(
+                    "PCN1S",
+                    "2",
+                    "170",
+                    "30",
+                    [
+                        svc("99213", "150", "30", ("OA", "23", "120")),
+                        svc("36415", "20", "0", ("OA", "23", "20")),
+                    ],
+                ),
+            ],
+            trace="T2",
+            payer_key="2888888888",
+        ),
+        interchange_id=later.id,
+    )
+    assert balance(session, p.id, claim_id=sec_id) == 0
+    assert balance(session, p.id, claim_id=s.claim.id) == 0
+    assert balance(session, p.id, line_id=s.lines[1].id) == 0

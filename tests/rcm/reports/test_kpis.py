@@ -179,6 +179,11 @@ class World:
 
 @pytest.fixture
 def world(session: Session) -> World:
+    return seed(session)
+
+
+def seed(session: Session) -> World:
+    """The practice, four claims and their money, as the comments describe (committed)."""
     w = World(session)
     # C1: Aetna, served 03-01, $100: clean, accepted first time, paid 60, CO 30, PR 10; the
     # payment is reversed and paid again on 03-22.

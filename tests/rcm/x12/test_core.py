@@ -201,3 +201,39 @@ def test_format_decimal() -> None:
     assert format_decimal(Decimal("-0.50")) == "-0.5"
     assert format_decimal(Decimal("1E+2")) == "100"
     assert format_decimal(Decimal("-0")) == "0"
+
+
+def test_bytes_that_are_not_utf8_are_read_as_latin1() -> None:
+    data = small_file(1).replace(b"TRN*1*1~", "TRN*1*JOS\u00c9~".encode("latin-1"))
+    seg = next(s for s in iter_segments(data) if s.id == "TRN")
+    assert seg[2] == "JOS\u00c9"
+    assert seg[2].encode("utf-8")  # no lone surrogates: storable and loggable downstream
+    utf8 = small_file(1).replace(b"TRN*1*1~", "TRN*1*JOS\u00c9~".encode())
+    assert next(s for s in iter_segments(utf8) if s.id == "TRN")[2] == "JOS\u00c9"
+
+
+def test_bare_segments_keep_their_position_in_errors() -> None:
+    data = small_file(1).replace(b"TRN*1*1~", b"TRN*1*1~ST~")
+    with pytest.raises(X12SyntaxError) as info:
+        for tx in read_transactions(data):
+            tx.segments()
+    assert info.value.segment_id == "ST" and info.value.offset and info.value.segment_number
+    cut = small_file(1)
+    cut = cut[: cut.index(b"SE*")]
+    with pytest.raises(X12SyntaxError) as info:
+        for tx in read_transactions(cut):
+            tx.segments()
+    assert info.value.segment_id == "TRN" and info.value.offset is not None
+
+
+@pytest.mark.parametrize(
+    "text", ["NaN", "Infinity", "1_000", " 5", "1" * 25, "abc", "", "1E999999", "+5"]
+)
+def test_x12_number_refuses_what_decimal_would_accept(text: str) -> None:
+    from rcm.x12.core import Segment, x12_number
+
+    seg = Segment("AMT", ["B6", text], number=9, offset=300)
+    with pytest.raises(X12SyntaxError) as info:
+        x12_number(text, seg, 2, "era.835")
+    assert "AMT02" in str(info.value) and info.value.offset == 300
+    assert x12_number("-12.50", seg, 2) == Decimal("-12.50")

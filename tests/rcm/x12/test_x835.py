@@ -268,6 +268,10 @@ services = st.builds(
     dates=st.lists(st.builds(DateValue, st.sampled_from(["472", "150", "151"]), dates), max_size=2),
     adjustments=st.lists(adjustments, max_size=8),
     remarks=st.lists(st.builds(Remark, st.sampled_from(["HE", "RX"]), codes), max_size=3),
+    references=st.lists(
+        st.builds(Reference, st.sampled_from(["6R", "LU", "1B"]), codes), max_size=2
+    ),
+    amounts=st.lists(st.builds(Amount, st.sampled_from(["B6", "KH"]), amounts), max_size=2),
 )
 claims = st.builds(
     ClaimPayment,
@@ -290,6 +294,22 @@ claims = st.builds(
     ),
     dates=st.lists(st.builds(DateValue, st.sampled_from(["232", "233", "050"]), dates), max_size=3),
     services=st.lists(services, max_size=4),
+    references=st.lists(
+        st.builds(Reference, st.sampled_from(["1K", "EA", "F8"]), codes), max_size=2
+    ),
+    amounts=st.lists(st.builds(Amount, st.sampled_from(["AU", "I", "D8"]), amounts), max_size=2),
+    quantities=st.lists(
+        st.builds(Quantity, st.sampled_from(["CA", "ZK"]), st.decimals(0, 99, places=0)),
+        max_size=2,
+    ),
+    outpatient=st.none()
+    | st.builds(AdjudicationInfo, st.just("MOA"), st.lists(codes, min_size=1, max_size=5)),
+    contacts=st.lists(
+        st.builds(
+            Contact, st.just("CX"), words, st.lists(st.tuples(st.just("TE"), codes), max_size=2)
+        ),
+        max_size=1,
+    ),
 )
 remittances = st.builds(
     Remittance835,
