@@ -1,9 +1,9 @@
 """The billing firm's whole day, end to end: N practices, M claims, under Prefect.
 
-`run()` (what `make bench` calls) runs the cycle in a fresh subprocess per database (SQLite, and
-PostgreSQL when one answers on RCM_BENCH_POSTGRES_URL or RCM_TEST_DATABASE_URL), 10 practices and
-2,000 claims by default, 100 practices and 100,000 claims with BENCH_FULL=1
-(RCM_BENCH_CYCLE_PRACTICES / RCM_BENCH_CYCLE_CLAIMS override both). By hand:
+`run()` (what `make bench` calls) runs the cycle in a fresh subprocess per database: SQLite, and
+PostgreSQL when one answers on RCM_BENCH_POSTGRES_URL, RCM_TEST_DATABASE_URL or the local server
+that .ci/run starts. 10 practices and 2,000 claims by default, 100 practices and 100,000 claims
+with BENCH_FULL=1 (RCM_BENCH_CYCLE_PRACTICES / RCM_BENCH_CYCLE_CLAIMS override both). By hand:
 
     python -m benchmarks.cycle_bench --practices 10 --claims 2000 --database sqlite
     python -m benchmarks.cycle_bench --practices 100 --claims 100000 --profile benchmarks/profiles
@@ -19,7 +19,11 @@ patients imported; the sandbox clearinghouse starts in-process on loopback SFTP.
 2. the sandbox payers adjudicate (the payers' side: timed apart and left out of the platform's
    figures);
 3. `collect_responses` per practice: the 835s are archived and posted (payments, denials,
-   reversals, PLB).
+   PLB); then a second adjudication round and `collect_responses` again post the reversals
+   (CLP02=22) and corrected payments the sandbox sends for some of the paid claims.
+
+Each database's subprocess is stopped after RCM_BENCH_CYCLE_TIMEOUT seconds (default 1 h, 4 h
+with BENCH_FULL=1) and reported as `cycle.<database>.timed_out_after`.
 
 Prefect's share is the flows' wall time less the time spent inside task bodies (every Task in
 tasks/ is timed), over the flows' wall time; the Prefect API server's CPU time (a child process)
@@ -36,6 +40,7 @@ import json
 import os
 import pstats
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +55,7 @@ from typing import Any
 TARGET_WALL_S_PER_100K = 600.0
 TARGET_PEAK_MB = 2048.0
 TARGET_PREFECT_SHARE = 10.0
+TOP_TASKS = 15
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -180,8 +186,6 @@ def _database_url(kind: str, workdir: Path) -> tuple[str, Callable[[], None]]:
     from sqlalchemy import create_engine, make_url, text
 
     base = kind if "://" in kind else _postgres_base()
-    if base is None:
-        raise SystemExit("no PostgreSQL: set RCM_BENCH_POSTGRES_URL or RCM_TEST_DATABASE_URL")
     schema = f"bench_{uuid.uuid4().hex[:16]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -200,8 +204,16 @@ def _database_url(kind: str, workdir: Path) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-def _postgres_base() -> str | None:
-    return os.environ.get("RCM_BENCH_POSTGRES_URL") or os.environ.get("RCM_TEST_DATABASE_URL")
+# Where .ci/run starts PostgreSQL; tried when neither variable names a server.
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_base() -> str:
+    return (
+        os.environ.get("RCM_BENCH_POSTGRES_URL")
+        or os.environ.get("RCM_TEST_DATABASE_URL")
+        or LOCAL_POSTGRES
+    )
 
 
 def cycle(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -439,7 +451,8 @@ def _cycle(
     figure("setup_wall", setup_s, "s", None)
     figure("setup_generate_wall", generated_s, "s", None)
     figure("setup_patients_import_wall", patients_s, "s", None)
-    for name, seconds in sorted(timer.seconds.items(), key=lambda item: -item[1]):
+    # The tasks that take the time; the rest are in the profile.
+    for name, seconds in sorted(timer.seconds.items(), key=lambda item: -item[1])[:TOP_TASKS]:
         figure(f"task.{name}", seconds, "s", {"name": "calls", "value": timer.calls[name]})
     return figures
 
@@ -489,13 +502,10 @@ def _warm_up_prefect() -> None:
 
 
 def _postgres_answers() -> bool:
-    base = _postgres_base()
-    if not base:
-        return False
     try:
         from sqlalchemy import create_engine, text
 
-        engine = create_engine(base, connect_args={"connect_timeout": 3})
+        engine = create_engine(_postgres_base(), connect_args={"connect_timeout": 3})
         with engine.connect() as connection:
             connection.execute(text("select 1"))
         engine.dispose()
@@ -508,6 +518,7 @@ def run() -> list[dict[str, Any]]:
     full = os.environ.get("BENCH_FULL") == "1"
     practices = int(os.environ.get("RCM_BENCH_CYCLE_PRACTICES", 100 if full else 10))
     claims = int(os.environ.get("RCM_BENCH_CYCLE_CLAIMS", 100_000 if full else 2000))
+    timeout = float(os.environ.get("RCM_BENCH_CYCLE_TIMEOUT", 4 * 3600 if full else 3600))
     databases = ["sqlite"] + (["postgres"] if _postgres_answers() else [])
     figures: list[dict[str, Any]] = []
     for database in databases:
@@ -522,11 +533,34 @@ def run() -> list[dict[str, Any]]:
             "--database",
             database,
         ]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, check=False)
-        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-        if done.returncode != 0 or not lines:
-            sys.stderr.write(done.stderr[-4000:])
-            raise RuntimeError(f"cycle on {database} exited {done.returncode}")
+        # Its own session, so a timeout also ends the Prefect API server it started.
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            figures.append(
+                {
+                    "name": f"cycle.{database}.timed_out_after",
+                    "value": timeout,
+                    "unit": "s",
+                    "workload": f"{practices} practices, {claims} claims: no figures",
+                    "baseline": None,
+                }
+            )
+            continue
+        lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+        if child.returncode != 0 or not lines:
+            sys.stderr.write(stderr[-4000:])
+            raise RuntimeError(f"cycle on {database} exited {child.returncode}")
         figures.extend(json.loads(line) for line in lines)
     return figures
 

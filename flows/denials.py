@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
-from prefect import flow, tags
+from prefect import flow
 
 from connectors.archive import archive_key, sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
@@ -54,39 +54,38 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
     summary = DenialWorkSummary(practice=ref.slug, run_date=today)
     report = RunReport(f"Denial work {today}", ref.slug)
     when = datetime.combine(today, time.min, tzinfo=UTC)
-    with tags(f"practice:{ref.slug}"):
-        if domain_function("rcm.appeals", "create_appeal") is None:
-            summary.available = False
-            report.skip("appeals and corrected claims", "rcm.appeals is not available")
-        else:
-            work = denial_tasks.select_work(ref.id, ref.policies)
-            letters = [denial_tasks.appeal_letter(a, today) for a in work["resume"]]
-            letters += [denial_tasks.draft_appeal(d, today) for d in work["appeal"]]
-            for letter in letters:
-                key = archive_bytes(
-                    archive_key(
-                        ref.slug,
-                        "outbound",
-                        "appeal",
-                        when,
-                        sha256_hex(letter.letter_pdf),
-                        f"appeal-{letter.appeal_id}.pdf",
-                    ),
-                    letter.letter_pdf,
-                    {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
-                )
-                denial_tasks.submit_appeal(letter.appeal_id, key, source)
-                summary.appeals += 1
-                summary.appeal_ids.append(letter.appeal_id)
-            for claim_id in work["correct"]:
-                denial_tasks.correct_claim(claim_id, source)
-                summary.corrected_claims += 1
-        if domain_function("rcm.denials", "assign_denial") is not None:
-            for denial_id in denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS):
-                denial_tasks.escalate(denial_id, source)
-                summary.escalated += 1
-        near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
-        opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
+    if domain_function("rcm.appeals", "create_appeal") is None:
+        summary.available = False
+        report.skip("appeals and corrected claims", "rcm.appeals is not available")
+    else:
+        work = denial_tasks.select_work(ref.id, ref.policies)
+        letters = [denial_tasks.appeal_letter(a, today) for a in work["resume"]]
+        letters += [denial_tasks.draft_appeal(d, today) for d in work["appeal"]]
+        for letter in letters:
+            key = archive_bytes(
+                archive_key(
+                    ref.slug,
+                    "outbound",
+                    "appeal",
+                    when,
+                    sha256_hex(letter.letter_pdf),
+                    f"appeal-{letter.appeal_id}.pdf",
+                ),
+                letter.letter_pdf,
+                {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+            )
+            denial_tasks.submit_appeal(letter.appeal_id, key, source)
+            summary.appeals += 1
+            summary.appeal_ids.append(letter.appeal_id)
+        for claim_id in work["correct"]:
+            denial_tasks.correct_claim(claim_id, source)
+            summary.corrected_claims += 1
+    if domain_function("rcm.denials", "assign_denial") is not None:
+        for denial_id in denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS):
+            denial_tasks.escalate(denial_id, source)
+            summary.escalated += 1
+    near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
+    opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
     publish_table(
         f"{ref.slug}-denials-opened",
         opened,

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from prefect import flow, tags
+from prefect import flow
 
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
 from flows._context import practice_today, run_source
@@ -67,43 +67,42 @@ def check_eligibility(
         report.publish(f"{ref.slug}-eligibility")
         return summary
     ahead = days_ahead if days_ahead is not None else ref.eligibility_days_ahead
-    with tags(f"practice:{ref.slug}"):
-        on_account(connect, ref.clearinghouse)(ref.clearinghouse)
-        if interchange_id is None:
-            import_inbox(ref.slug, ("patients", "appointments"), source)
-            built = eligibility_tasks.build_270(
-                ref.id,
-                ref.clearinghouse,
-                ref.clearinghouse_account,
-                today + timedelta(days=1),
-                today + timedelta(days=max(1, ahead)),
-                utcnow(),
-                source,
-            )
-            summary.inquiries = built.checks_created
-        unsent = eligibility_tasks.unsent_270s(ref.id, ref.slug)
-        if interchange_id is not None:
-            unsent = [u for u in unsent if u.interchange_id == interchange_id]
-            if not unsent:
-                report.note(f"270 {interchange_id} is not waiting to be sent: nothing to do")
-        for item in unsent:
-            assert item.sha256 is not None
-            send_built_file(
-                practice=ref.slug,
-                clearinghouse=ref.clearinghouse,
-                interchange_id=item.interchange_id,
-                kind="270",
-                file_name=item.file_name,
-                sha256=item.sha256,
-                created_at=item.created_at,
-                data=item.data,
-                existing_archive_key=item.archive_key,
-                record_archived=eligibility_tasks.record_archived,
-                record_uploaded=eligibility_tasks.record_uploaded,
-                source=source,
-            )
-            summary.files_uploaded += 1
-            summary.interchanges.append(item.interchange_id)
+    on_account(connect, ref.clearinghouse)(ref.clearinghouse)
+    if interchange_id is None:
+        import_inbox(ref.slug, ("patients", "appointments"), source)
+        built = eligibility_tasks.build_270(
+            ref.id,
+            ref.clearinghouse,
+            ref.clearinghouse_account,
+            today + timedelta(days=1),
+            today + timedelta(days=max(1, ahead)),
+            utcnow(),
+            source,
+        )
+        summary.inquiries = built.checks_created
+    unsent = eligibility_tasks.unsent_270s(ref.id, ref.slug)
+    if interchange_id is not None:
+        unsent = [u for u in unsent if u.interchange_id == interchange_id]
+        if not unsent:
+            report.note(f"270 {interchange_id} is not waiting to be sent: nothing to do")
+    for item in unsent:
+        assert item.sha256 is not None
+        send_built_file(
+            practice=ref.slug,
+            clearinghouse=ref.clearinghouse,
+            interchange_id=item.interchange_id,
+            kind="270",
+            file_name=item.file_name,
+            sha256=item.sha256,
+            created_at=item.created_at,
+            data=item.data,
+            existing_archive_key=item.archive_key,
+            record_archived=eligibility_tasks.record_archived,
+            record_uploaded=eligibility_tasks.record_uploaded,
+            source=source,
+        )
+        summary.files_uploaded += 1
+        summary.interchanges.append(item.interchange_id)
     answers = collect(ref, today, kinds=["271"])
     summary.answers_processed = answers.processed
     report.counts.update(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from prefect import flow, tags
+from prefect import flow
 
 from connectors.archive import archive_key, sha256_hex
 from flows._common import bridge_logs_to_prefect, publish_markdown, publish_table
@@ -34,21 +34,20 @@ def report_kpis(practice: str, as_of: date | None = None, period_days: int = 90)
     bridge_logs_to_prefect()
     ref = load_practice(practice)
     end = practice_today(ref.timezone, as_of)
-    with tags(f"practice:{ref.slug}"):
-        report = report_tasks.compute_kpis(ref.id, end, period_days)
-        html = report_tasks.render_kpi_html(report)
-        key = archive_bytes(
-            archive_key(
-                ref.slug,
-                "reports",
-                "kpis",
-                datetime.combine(end, time.min, tzinfo=UTC),
-                sha256_hex(html),
-                f"kpis-{end.isoformat()}.html",
-            ),
-            html,
-            {"kind": "kpi-report"},
-        )
+    report = report_tasks.compute_kpis(ref.id, end, period_days)
+    html = report_tasks.render_kpi_html(report)
+    key = archive_bytes(
+        archive_key(
+            ref.slug,
+            "reports",
+            "kpis",
+            datetime.combine(end, time.min, tzinfo=UTC),
+            sha256_hex(html),
+            f"kpis-{end.isoformat()}.html",
+        ),
+        html,
+        {"kind": "kpi-report"},
+    )
     publish_table(
         f"{ref.slug}-kpis",
         report.table_rows(),

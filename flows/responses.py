@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from prefect import flow, tags
+from prefect import flow
 
 from connectors.archive import sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
@@ -100,14 +100,13 @@ def collect(
     started = utcnow()
     summary = CollectSummary(practice=ref.slug)
     report = RunReport(f"Clearinghouse responses {today}", ref.slug)
-    with tags(f"practice:{ref.slug}"):
-        downloaded = _download_new(ref, kinds, file_name, summary, report)
-        _handle_all(ref, downloaded, today, summary)
-        done = [f["path"] for f in summary.files if f["status"] != "another practice"]
-        if done:
-            on_account(move_to_processed, ref.clearinghouse)(ref.clearinghouse, done)
-        rejections = report_tasks.front_end_rejections(ref.id, started)
-        eras = report_tasks.era_totals(ref.id, summary.interchanges.get("835", []))
+    downloaded = _download_new(ref, kinds, file_name, summary, report)
+    _handle_all(ref, downloaded, today, summary)
+    done = [f["path"] for f in summary.files if f["status"] != "another practice"]
+    if done:
+        on_account(move_to_processed, ref.clearinghouse)(ref.clearinghouse, done)
+    rejections = report_tasks.front_end_rejections(ref.id, started)
+    eras = report_tasks.era_totals(ref.id, summary.interchanges.get("835", []))
     _publish(ref, today, summary, report, rejections, eras)
     return summary
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from prefect import flow, tags
+from prefect import flow
 
 from connectors.archive import archive_key, sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect
@@ -52,52 +52,51 @@ def send_statements(practice: str, run_date: date | None = None) -> StatementSum
         report.publish(f"{ref.slug}-statements")
         return summary
     when = datetime.combine(today, time.min, tzinfo=UTC)
-    with tags(f"practice:{ref.slug}"):
-        run = statement_tasks.build_statements(ref.id, today)
-        total = Decimal("0.00")
-        for item in run.statements:
-            total += item.balance
-            if item.pdf_key and item.csv_key:
-                continue
-            pdf_key = archive_bytes(
-                archive_key(
-                    ref.slug,
-                    "outbound",
-                    "statement",
-                    when,
-                    sha256_hex(item.pdf),
-                    f"statement-{item.statement_id}.pdf",
-                ),
-                item.pdf,
-                {"kind": "statement-pdf"},
-            )
-            csv_key = archive_bytes(
-                archive_key(
-                    ref.slug,
-                    "outbound",
-                    "statement",
-                    when,
-                    sha256_hex(item.csv),
-                    f"statement-{item.statement_id}.csv",
-                ),
-                item.csv,
-                {"kind": "statement-csv"},
-            )
-            statement_tasks.record_archived(item.statement_id, pdf_key, csv_key)
-            summary.new_statements += 1
-        if run.vendor_csv:
-            summary.vendor_file = archive_bytes(
-                archive_key(
-                    ref.slug,
-                    "outbound",
-                    "statement",
-                    when,
-                    sha256_hex(run.vendor_csv),
-                    f"statements-{today.isoformat()}.csv",
-                ),
-                run.vendor_csv,
-                {"kind": "statement-vendor-file"},
-            )
+    run = statement_tasks.build_statements(ref.id, today)
+    total = Decimal("0.00")
+    for item in run.statements:
+        total += item.balance
+        if item.pdf_key and item.csv_key:
+            continue
+        pdf_key = archive_bytes(
+            archive_key(
+                ref.slug,
+                "outbound",
+                "statement",
+                when,
+                sha256_hex(item.pdf),
+                f"statement-{item.statement_id}.pdf",
+            ),
+            item.pdf,
+            {"kind": "statement-pdf"},
+        )
+        csv_key = archive_bytes(
+            archive_key(
+                ref.slug,
+                "outbound",
+                "statement",
+                when,
+                sha256_hex(item.csv),
+                f"statement-{item.statement_id}.csv",
+            ),
+            item.csv,
+            {"kind": "statement-csv"},
+        )
+        statement_tasks.record_archived(item.statement_id, pdf_key, csv_key)
+        summary.new_statements += 1
+    if run.vendor_csv:
+        summary.vendor_file = archive_bytes(
+            archive_key(
+                ref.slug,
+                "outbound",
+                "statement",
+                when,
+                sha256_hex(run.vendor_csv),
+                f"statements-{today.isoformat()}.csv",
+            ),
+            run.vendor_csv,
+            {"kind": "statement-vendor-file"},
+        )
     summary.statements = len(run.statements)
     summary.total_balance = str(total)
     report.counts.update(

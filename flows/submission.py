@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from prefect import flow, tags
+from prefect import flow
 
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
 from flows._context import practice_today, run_source
@@ -73,70 +73,69 @@ def submit_claims(
     report = RunReport(f"Claim submission {today}", ref.slug)
     held_ids: list[uuid.UUID] = []
 
-    with tags(f"practice:{ref.slug}"):
-        on_account(connect, ref.clearinghouse)(ref.clearinghouse)
-        if interchange_id is None:
-            summary.imported_files = import_inbox(ref.slug, ("patients", "charges"), source)
-            created = claim_tasks.create_claims(ref.id, today, source)
-            summary.claims_created = created.created
-            scrubbed = claim_tasks.scrub_claims(ref.id, today, source)
-            summary.scrubbed = scrubbed.scrubbed
-            held_ids += scrubbed.held
-            claim_tasks.assign_batches(
-                ref.id, ref.clearinghouse, ref.clearinghouse_account, utcnow(), source
+    on_account(connect, ref.clearinghouse)(ref.clearinghouse)
+    if interchange_id is None:
+        summary.imported_files = import_inbox(ref.slug, ("patients", "charges"), source)
+        created = claim_tasks.create_claims(ref.id, today, source)
+        summary.claims_created = created.created
+        scrubbed = claim_tasks.scrub_claims(ref.id, today, source)
+        summary.scrubbed = scrubbed.scrubbed
+        held_ids += scrubbed.held
+        claim_tasks.assign_batches(
+            ref.id, ref.clearinghouse, ref.clearinghouse_account, utcnow(), source
+        )
+    pending = claim_tasks.pending_interchanges(ref.id)
+    if interchange_id is not None:
+        if all(p.interchange_id != interchange_id for p in pending):
+            report.note(
+                f"interchange {interchange_id} is not waiting to be sent "
+                "(already uploaded, rejected, or not this practice's): nothing to do"
             )
-        pending = claim_tasks.pending_interchanges(ref.id)
-        if interchange_id is not None:
-            if all(p.interchange_id != interchange_id for p in pending):
-                report.note(
-                    f"interchange {interchange_id} is not waiting to be sent "
-                    "(already uploaded, rejected, or not this practice's): nothing to do"
-                )
-            pending = [p for p in pending if p.interchange_id == interchange_id]
+        pending = [p for p in pending if p.interchange_id == interchange_id]
 
-        failures: list[str] = []
-        for waiting in pending:
-            pending_id = waiting.interchange_id
-            if waiting.status == "assigned":
-                built = claim_tasks.build_and_gate(pending_id, source)
-            elif waiting.status == "built":
-                built = claim_tasks.rebuild(pending_id)
-            else:
-                built = waiting  # archived: the archived bytes are sent
-            if not built.passed:
-                summary.files_rejected_by_gate += 1
-                held_ids += built.held_claim_ids
-                report.note(
-                    f"interchange {pending_id} failed the pyx12 gate "
-                    f"({built.errors} error(s)); its claims are held"
-                )
-                continue
-            assert built.file_name and built.sha256
-            try:
-                sent = send_built_file(
-                    practice=ref.slug,
-                    clearinghouse=ref.clearinghouse,
-                    interchange_id=pending_id,
-                    kind=built.kind,
-                    file_name=built.file_name,
-                    sha256=built.sha256,
-                    created_at=built.created_at,
-                    data=built.data,
-                    existing_archive_key=built.archive_key,
-                    record_archived=claim_tasks.record_archived,
-                    record_uploaded=claim_tasks.record_uploaded,
-                    source=source,
-                )
-            except Exception as exc:
-                failures.append(f"interchange {pending_id}: {exc}")
-                logger.error("sending interchange {} failed: {}", pending_id, exc)
-                continue
-            summary.files_uploaded += 1
-            summary.claims_submitted += sent.claims
-            summary.interchanges.append(pending_id)
+    failures: list[str] = []
+    for waiting in pending:
+        pending_id = waiting.interchange_id
+        if waiting.status == "assigned":
+            built = claim_tasks.build_and_gate(pending_id, source)
+        elif waiting.status == "built":
+            built = claim_tasks.rebuild(pending_id)
+        else:
+            built = waiting  # archived: the archived bytes are sent
+        if not built.passed:
+            summary.files_rejected_by_gate += 1
+            held_ids += built.held_claim_ids
+            report.note(
+                f"interchange {pending_id} failed the pyx12 gate "
+                f"({built.errors} error(s)); its claims are held"
+            )
+            continue
+        assert built.file_name and built.sha256
+        try:
+            sent = send_built_file(
+                practice=ref.slug,
+                clearinghouse=ref.clearinghouse,
+                interchange_id=pending_id,
+                kind=built.kind,
+                file_name=built.file_name,
+                sha256=built.sha256,
+                created_at=built.created_at,
+                data=built.data,
+                existing_archive_key=built.archive_key,
+                record_archived=claim_tasks.record_archived,
+                record_uploaded=claim_tasks.record_uploaded,
+                source=source,
+            )
+        except Exception as exc:
+            failures.append(f"interchange {pending_id}: {exc}")
+            logger.error("sending interchange {} failed: {}", pending_id, exc)
+            continue
+        summary.files_uploaded += 1
+        summary.claims_submitted += sent.claims
+        summary.interchanges.append(pending_id)
 
-        by_payer = report_tasks.submitted_by_payer(ref.id, summary.interchanges)
-        held = report_tasks.held_claims(ref.id, held_ids)
+    by_payer = report_tasks.submitted_by_payer(ref.id, summary.interchanges)
+    held = report_tasks.held_claims(ref.id, held_ids)
 
     summary.held = len(set(held_ids))
     report.counts.update(

@@ -41,6 +41,8 @@ from rcm.models import (
     Direction,
     EditSeverity,
     EditSource,
+    EligibilityCheck,
+    EligibilityCheckStatus,
     Interchange,
     InterchangeKind,
     InterchangeStatus,
@@ -289,6 +291,14 @@ def _isa_ids(data: bytes) -> tuple[str, str]:
     return "", ""
 
 
+# AK101: the functional identifier of the group a 999 acknowledges.
+ACKNOWLEDGED_KINDS: dict[str, tuple[InterchangeKind, ...]] = {
+    "HC": (InterchangeKind.CLAIM_837P, InterchangeKind.CLAIM_837I),
+    "HS": (InterchangeKind.ELIGIBILITY_270,),
+    "HR": (InterchangeKind.STATUS_276,),
+}
+
+
 def find_acknowledged_interchange(
     session: Session,
     ack: Ack999,
@@ -296,8 +306,9 @@ def find_acknowledged_interchange(
     clearinghouse: str | None = None,
     our_sender_id: str | None = None,
 ) -> Interchange:
-    """The outbound 837 interchange whose GS06 is the 999's AK102 (and, when more than one
-    practice used that number, whose ISA sender is the 999's receiver)."""
+    """The outbound interchange whose GS06 is the 999's AK102 and whose kind the 999's AK101
+    names (HC claims, HS eligibility inquiries, HR claim status inquiries); when more than one
+    practice used that number, the one whose ISA sender is the 999's receiver."""
     try:
         group = int(ack.group_control_number)
     except ValueError:
@@ -308,7 +319,7 @@ def find_acknowledged_interchange(
         select(Interchange)
         .where(col(Interchange.direction) == Direction.OUTBOUND)
         .where(col(Interchange.gs_control_number) == group)
-        .where(col(Interchange.kind).in_([InterchangeKind.CLAIM_837P, InterchangeKind.CLAIM_837I]))
+        .where(col(Interchange.kind).in_(ACKNOWLEDGED_KINDS.get(ack.functional_id, ())))
     )
     if clearinghouse:
         query = query.where(col(Interchange.clearinghouse) == clearinghouse)
@@ -473,6 +484,16 @@ def apply_999(
             if _send_back(session, claim, reason=summary, source=source):
                 rejected_claims.append(claim.id)
     session.add_all(edits)
+    if not ack.accepted and interchange.kind == InterchangeKind.ELIGIBILITY_270:
+        # A rejected inquiry gets no 271: its checks are asked again on the next run.
+        for check in session.scalars(
+            select(EligibilityCheck).where(
+                col(EligibilityCheck.practice_id) == interchange.practice_id,
+                col(EligibilityCheck.interchange_id) == interchange.id,
+                col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING,
+            )
+        ):
+            check.status = EligibilityCheckStatus.ERROR
     if ack.accepted and not rejected:
         interchange.status = InterchangeStatus.ACCEPTED
         interchange.error = None

@@ -659,10 +659,8 @@ def record_uploaded(
         ClaimStatus.SUBMITTED,
         reason="uploaded to the clearinghouse",
         source=source or remote_name,
+        at=at,
     )
-    for claim in batched:
-        claim.submitted_at = at
-    session.add_all(batched)
     interchange.status = InterchangeStatus.UPLOADED
     interchange.uploaded_at = at
     interchange.file_name = remote_name

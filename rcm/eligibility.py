@@ -119,6 +119,16 @@ def _day_bounds(practice: Practice, first: date, last: date) -> tuple[datetime, 
     return start, end
 
 
+ANSWERED = frozenset(
+    {
+        EligibilityCheckStatus.ACTIVE,
+        EligibilityCheckStatus.INACTIVE,
+        EligibilityCheckStatus.NOT_FOUND,
+        EligibilityCheckStatus.REJECTED,
+    }
+)
+
+
 def _covers(coverage: Coverage, on: date) -> bool:
     return (coverage.effective_date is None or coverage.effective_date <= on) and (
         coverage.termination_date is None or on <= coverage.termination_date
@@ -149,6 +159,21 @@ def _plan_checks(
     ).scalars():
         assert check.appointment_id is not None
         pending[(check.appointment_id, check.coverage_id)] = check
+    # A payer's answer for this visit stands: a rerun does not ask again. Errors are asked again.
+    answered = {
+        (appointment_id, coverage_id, service_date)
+        for appointment_id, coverage_id, service_date in session.execute(
+            select(
+                col(EligibilityCheck.appointment_id),
+                col(EligibilityCheck.coverage_id),
+                col(EligibilityCheck.service_date),
+            ).where(
+                col(EligibilityCheck.practice_id) == practice_id,
+                col(EligibilityCheck.appointment_id).in_([a.id for a in appointments]),
+                col(EligibilityCheck.status).in_(ANSWERED),
+            )
+        )
+    }
 
     new_checks: list[EligibilityCheck] = []
     existing: set[uuid.UUID] = set()
@@ -159,6 +184,9 @@ def _plan_checks(
             batch.skipped[appointment.id] = "no active coverage on the visit date"
             continue
         for coverage in covering:
+            if (appointment.id, coverage.id, visit) in answered:
+                batch.skipped[appointment.id] = "the payer already answered for this visit"
+                continue
             check = pending.get((appointment.id, coverage.id))
             if check is not None and check.service_date != visit:
                 if check.interchange_id is None:
@@ -241,9 +269,10 @@ def build_270(
     ).scalars():
         coverages[coverage.patient_id].append(coverage)
     # Two runs for the same appointments (a scheduled run and an operator's) may both find no
-    # pending check and both insert one: the partial unique index lets one insert through and
-    # fails the other when the first commits. The loser plans again and now reuses the
-    # winner's checks, which already sit in the winner's interchange.
+    # pending check and both insert one. On PostgreSQL the partial unique index lets one insert
+    # through and fails the other when the first commits; the loser plans again and reuses the
+    # winner's checks, which already sit in the winner's interchange. (SQLite serializes
+    # writers: there the loser's first write fails as "database is locked" instead.)
     new_checks: list[EligibilityCheck] = []
     existing: set[uuid.UUID] = set()
     for attempt in range(1, PLAN_ATTEMPTS + 1):

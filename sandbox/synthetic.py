@@ -209,6 +209,9 @@ class CoverageCard:
     active_to: date | None = None
     on_roster: bool = True
     known_to_practice: bool = True
+    # The primary payer forwards the claim to this plan itself (Medicare crossover), so the
+    # practice does not bill it a secondary claim.
+    crossover: bool = False
 
 
 @dataclass
@@ -421,7 +424,9 @@ class SyntheticPractice:
             for card, other in ((p.primary, p.secondary), (p.secondary, None)):
                 if card is None or not card.on_roster:
                     continue
-                other_payer = self.payers[other.payer_key] if other is not None else None
+                other_payer = (
+                    self.payers[other.payer_key] if other is not None and other.crossover else None
+                )
                 members.append(
                     Member(
                         member_id=card.member_id,
@@ -505,8 +510,11 @@ def generate_practice(
                     rng, payers[secondary_key], used_ids, "self", first, last, birth, sex
                 )
                 secondary.copay = Decimal("0")
-                # Some secondary coverage only the payer knows about (the 271 reveals it).
+                # Some secondary coverage only the payer knows about (the 271 reveals it); of the
+                # rest, about half is crossed over by the primary payer and half billed by the
+                # practice as a secondary claim.
                 secondary.known_to_practice = rng.random() > 0.3
+                secondary.crossover = not secondary.known_to_practice or rng.random() < 0.5
         people.append(
             SyntheticPatient(
                 account_number=f"{prefix}-{n + 10001}",

@@ -24,6 +24,7 @@ the corrected (frequency 7) or void (frequency 8) claim is a new claim with its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import MappingProxyType
 
 from sqlalchemy import insert, update
@@ -124,13 +125,15 @@ def transition_many(
     *,
     reason: str | Sequence[str],
     source: str,
+    at: datetime | None = None,
 ) -> int:
     """Move every claim in `claims` to `to_status`, as `transition` does each, in bulk.
 
     Every edge is checked before anything changes: one claim that may not move raises
     StateError and leaves all of them as they were. `reason` is one text for all, or one per
-    claim (same order). Pending changes are flushed once; then one UPDATE and one multi-row
-    INSERT of ClaimEvents per chunk of claims. Returns the number of claims moved.
+    claim (same order); `at` is when the move happened (updated_at, submitted_at and the
+    events' created_at; default now). Pending changes are flushed once; then one UPDATE and one
+    multi-row INSERT of ClaimEvents per chunk of claims. Returns the number of claims moved.
     """
     to_status = ClaimStatus(to_status)
     reasons = [reason] * len(claims) if isinstance(reason, str) else list(reason)
@@ -155,7 +158,7 @@ def transition_many(
     # New claims and unsaved edits reach the database first, so the UPDATE below sees them.
     session.add_all(claims)
     session.flush()
-    now = utcnow()
+    now = at or utcnow()
     values: dict[str, object] = {"status": to_status, "updated_at": now}
     if to_status is S.SUBMITTED:
         values["submitted_at"] = now

@@ -73,7 +73,14 @@ OPTIONAL = (
     "prior_authorization",
     "revenue_code",
     "type_of_bill",
+    "patient_status",
 )
+# Outpatient bill types (facility type and classification of the normalized 3-digit type of
+# bill: hospital 13x, SNF 23x, home health 34x, clinics 71x-77x, critical access 85x): a visit,
+# not a stay, so the patient status (CL103) is "01", discharged to home or self care, unless the
+# file says otherwise. Inpatient bills must say it.
+OUTPATIENT_BILL_CLASSES = ("13", "23", "34", "71", "72", "73", "74", "75", "77", "85")
+DEFAULT_OUTPATIENT_STATUS = "01"
 CLAIM_TYPES = {
     "professional": "professional",
     "institutional": "institutional",
@@ -99,6 +106,7 @@ ENCOUNTER_FIELDS = (
     "payer",
     "member_id",
     "type_of_bill",
+    "patient_status",
 )
 
 
@@ -358,6 +366,12 @@ def import_charges(
         header["claim_type"] = claim_type or ""
         if institutional:
             header["type_of_bill"] = normalize_type_of_bill(row.get("type_of_bill"))
+            status = row.get("patient_status")
+            if status and not (len(status) == 2 and status.isdigit()):
+                check.problem("patient_status", "must be a 2-digit patient status code (CL103)")
+            if not status and (header["type_of_bill"] or "").startswith(OUTPATIENT_BILL_CLASSES):
+                status = DEFAULT_OUTPATIENT_STATUS
+            header["patient_status"] = status or ""
         encounter = encounters.get(external_id)
         if encounter is None:
             encounter = _Encounter(external_id, row.line, header, codes)
@@ -414,6 +428,7 @@ def import_charges(
                 "claim_type": ClaimType(claim_type or default_claim_type),
                 "prior_authorization": row.get("prior_authorization") or None,
                 "type_of_bill": header["type_of_bill"] or None,
+                "patient_status": header["patient_status"] or None,
             }
 
     # Compare with what an earlier import stored.

@@ -59,11 +59,7 @@ def test_daily_cycle_then_rerunning_every_flow_does_nothing_new(
     assert world.counts() == before
     assert _uploaded(world) == uploads
 
-    if check_eligibility(world.slug, world.today).files_uploaded:
-        pytest.xfail(
-            "rcm.eligibility.build_270 asks again about appointments whose checks were answered "
-            "(it reuses only PENDING checks), so a rerun of check_eligibility sends a new 270"
-        )
+    assert check_eligibility(world.slug, world.today).files_uploaded == 0
     assert world.counts() == before
 
 
@@ -120,3 +116,22 @@ def test_unreadable_file_is_quarantined_once(billing_world: BillingWorld) -> Non
     assert len(rows) == 1 and rows[0].error
     assert rows[0].archive_key and rows[0].archive_key.startswith("quarantine/")
     assert open_archive().get(rows[0].archive_key).startswith(b"ISA*this")
+
+
+def test_onboarding_checks_the_clearinghouse_and_round_trips_through_the_sandbox(
+    billing_world: BillingWorld,
+) -> None:
+    from flows.onboarding import onboard_practice
+    from rcm.settings import get_settings
+
+    world = billing_world
+    path = get_settings().config_dir / "practices" / "summit-orthopaedics.yaml"
+    first = onboard_practice(str(path))
+    assert first.connection_ok
+    assert first.round_trip.startswith("271 "), first.round_trip
+    assert all("not registered" in line for line in first.schedules)
+    counts = world.counts()
+    again = onboard_practice(str(path), create_schedules=False)
+    assert again.changes.get("created") == 0 and again.changes.get("updated") == 0
+    assert world.counts() == counts
+    assert not world.remote_files("inbound/271"), "the probe's answer was taken back"

@@ -22,6 +22,8 @@ from rcm.models import (
     ClaimStatus,
     Direction,
     EditSource,
+    EligibilityCheck,
+    EligibilityCheckStatus,
     Interchange,
     InterchangeKind,
     InterchangeStatus,
@@ -160,6 +162,67 @@ def test_999_for_an_unknown_group_is_refused(session: Session, submitted: dict) 
     ack = Ack999("HC", "999", "A", transactions=[TransactionAck("837", "0001", "A")])
     with pytest.raises(AcknowledgmentError, match="group 999"):
         apply_999(session, ack, source="x")
+
+
+def _inquiry(session: Session, submitted: dict, gs: int) -> tuple[Interchange, EligibilityCheck]:
+    """A 270 that was sent, with one pending check in it."""
+    practice = submitted["practice"]
+    claim = submitted["claims"][0]
+    inquiry = Interchange(
+        practice_id=practice.id,
+        clearinghouse="sandbox",
+        direction=Direction.OUTBOUND,
+        kind=InterchangeKind.ELIGIBILITY_270,
+        sender_id="SUBNORTH",
+        gs_control_number=gs,
+        isa_control_number=gs,
+        status=InterchangeStatus.UPLOADED,
+    )
+    session.add(inquiry)
+    session.flush()
+    check = EligibilityCheck(
+        practice_id=practice.id,
+        patient_id=claim.patient_id,
+        coverage_id=claim.coverage_id,
+        interchange_id=inquiry.id,
+        trace_number="TRACE270",
+        service_date=date(2026, 11, 3),
+        requested_at=datetime(2026, 11, 2, 8, tzinfo=UTC),
+    )
+    session.add(check)
+    session.flush()
+    return inquiry, check
+
+
+def test_999_for_a_270_is_matched_to_the_inquiry_not_a_claim_file(
+    session: Session, submitted: dict
+) -> None:
+    inquiry, check = _inquiry(session, submitted, gs=42)  # same GS06 as the 837: AK101 decides
+    ack = Ack999("HS", "42", "A", transactions=[TransactionAck("270", "0001", "A")])
+    result = apply_999(session, ack, source="ack.999")
+    assert result.interchange_id == inquiry.id
+    session.refresh(inquiry)
+    session.refresh(submitted["interchange"])
+    assert inquiry.status == InterchangeStatus.ACCEPTED
+    assert submitted["interchange"].status == InterchangeStatus.UPLOADED
+    assert check.status == EligibilityCheckStatus.PENDING
+
+
+def test_rejected_270_leaves_its_checks_to_be_asked_again(
+    session: Session, submitted: dict
+) -> None:
+    inquiry, check = _inquiry(session, submitted, gs=43)
+    ack = Ack999(
+        "HS", "43", "R", transactions=[TransactionAck("270", "0001", "R", error_codes=["5"])]
+    )
+    apply_999(session, ack, source="ack.999")
+    session.refresh(inquiry)
+    session.refresh(check)
+    assert inquiry.status == InterchangeStatus.REJECTED
+    assert check.status == EligibilityCheckStatus.ERROR
+    for claim in submitted["claims"]:
+        session.refresh(claim)
+        assert claim.status == ClaimStatus.SUBMITTED
 
 
 def _277(*claims: Ack277ClaimStatus) -> Ack277CA:

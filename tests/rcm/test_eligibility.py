@@ -268,6 +268,23 @@ def test_active_answer_updates_coverage_money_fields(session: Session) -> None:
     assert batch.interchange is not None
 
 
+def test_a_rerun_after_the_271_does_not_ask_again(session: Session) -> None:
+    clinic = Clinic(session)
+    patient, _ = clinic.patient()
+    appointment(session, clinic, patient)
+    first = build(session, clinic)
+    (check,) = session.execute(select(EligibilityCheck)).scalars().all()
+    apply(session, clinic, file_271(answer(check.trace_number, *ACTIVE)))
+    session.commit()
+
+    again = build(session, clinic)
+    session.commit()
+    assert again.interchange is None or again.interchange.id == first.interchange.id
+    assert again.created == []
+    assert list(again.skipped.values()) == ["the payer already answered for this visit"]
+    assert len(session.execute(select(EligibilityCheck)).scalars().all()) == 1
+
+
 @pytest.mark.parametrize(
     ("response_kwargs", "benefits", "status", "coverage_status", "kinds"),
     [

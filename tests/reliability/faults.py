@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 
-class Crash(BaseException):  # noqa: N818  (a kill, not an error)
+class Crash(BaseException):
     """The process dies here."""
 
 
@@ -87,7 +87,9 @@ class CrashPoint:
     install: Callable[[pytest.MonkeyPatch], None]
 
 
-def _patch(target: str, attribute: str, make: Callable[[Any], Any]) -> Callable[[pytest.MonkeyPatch], None]:
+def _patch(
+    target: str, attribute: str, make: Callable[[Any], Any]
+) -> Callable[[pytest.MonkeyPatch], None]:
     def install(monkeypatch: pytest.MonkeyPatch) -> None:
         import importlib
 
@@ -98,7 +100,9 @@ def _patch(target: str, attribute: str, make: Callable[[Any], Any]) -> Callable[
     return install
 
 
-def _patch_method(cls_path: str, attribute: str, make: Callable[[Any], Any]) -> Callable[[pytest.MonkeyPatch], None]:
+def _patch_method(
+    cls_path: str, attribute: str, make: Callable[[Any], Any]
+) -> Callable[[pytest.MonkeyPatch], None]:
     def install(monkeypatch: pytest.MonkeyPatch) -> None:
         import importlib
 
@@ -133,7 +137,9 @@ CRASH_POINTS = [
     CrashPoint(
         "after-upload-before-commit",
         "submit",
-        _patch("rcm.batching", "record_uploaded", lambda f: inside(f, "upload recorded, uncommitted")),
+        _patch(
+            "rcm.batching", "record_uploaded", lambda f: inside(f, "upload recorded, uncommitted")
+        ),
     ),
     CrashPoint(
         "after-download-before-archive",

@@ -23,6 +23,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+# Totals over the session, reported by conftest.py at the end of the run.
+TOTALS: dict[str, int] = {"invariant checks": 0, "duplicates found": 0}
+
 
 @dataclass
 class Figures:
@@ -125,7 +128,9 @@ def check_invariants(
         isa_db = Counter((i.sender_id, i.isa_control_number) for i in outbound)
         if any(n > 1 for n in isa_db.values()):
             problems.append("two interchange rows share an ISA13")
-        uploaded_rows = [i for i in outbound if i.status != InterchangeStatus.ASSIGNED and i.uploaded_at]
+        uploaded_rows = [
+            i for i in outbound if i.status != InterchangeStatus.ASSIGNED and i.uploaded_at
+        ]
         remote_names = {p.name for p in files}
         for row in uploaded_rows:
             if row.file_name and row.file_name not in remote_names:
@@ -196,5 +201,9 @@ def check_invariants(
             problems.append(f"claims with a negative balance (overposted): {negative}")
 
     figures.duplicates = len(twice) + len(reused) + len(uploaded_twice) + len(control_dupes)
+    TOTALS["invariant checks"] += 1
+    TOTALS["duplicates found"] += figures.duplicates + sum(
+        1 for p in problems if "twice" in p or "more than one" in p
+    )
     assert not problems, "\n".join(problems)
     return figures

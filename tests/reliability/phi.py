@@ -105,7 +105,9 @@ class PhiScanner:
         cached = getattr(self, "_compiled", None)
         if cached is not None and cached[0] == self.count:
             return cached[1]  # type: ignore[no-any-return]
-        alternatives = sorted({n for ns in self.needles.values() for n in ns}, key=len, reverse=True)
+        alternatives = sorted(
+            {n for ns in self.needles.values() for n in ns}, key=len, reverse=True
+        )
         body = "|".join(re.escape(a) for a in alternatives) or r"(?!x)x"
         compiled = re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])")
         object.__setattr__(self, "_compiled", (self.count, compiled))
@@ -167,7 +169,7 @@ PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # with a literal value, not a reference (env:, file:, prefect-secret:) or a placeholder.
 ASSIGNED_SECRET = re.compile(
     r"""(?ix)
-    \b(password|passwd|passphrase|secret|secret_key|api_key|token|aws_secret_access_key)\b
+    (?<![\w-])(password|passwd|passphrase|secret|secret_key|api_key|token|aws_secret_access_key)\b
     ["']?\s*[:=]\s*["']?
     (?P<value>[^\s"'#,}{]+)
     """

@@ -11,8 +11,8 @@
 
 Only columns are added and an index created: no table is rebuilt on SQLite, so ledger_entry
 and its append-only triggers are untouched. The downgrade drops the columns with ALTER TABLE
-DROP COLUMN (SQLite 3.35+), again without a rebuild; it does not write envelopes back into
-audit events, so 0001 code cannot rebuild interchanges assigned under this revision.
+DROP COLUMN (SQLite 3.35+), again without a rebuild, after putting each envelope back into its
+interchange's "interchange.assigned" audit event, where 0001 code reads it.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,6 +48,9 @@ WHERE status = 'pending' AND appointment_id IS NOT NULL AND EXISTS (
 
 
 def _copy_envelopes_from_audit_events() -> None:
+    if op.get_context().as_sql:
+        # Offline (--sql) there are no rows to read; the copy needs a live database.
+        return
     audit_event = sa.table(
         'audit_event',
         sa.column('entity_type', sa.String()),
@@ -80,6 +83,47 @@ def _copy_envelopes_from_audit_events() -> None:
         )
 
 
+def _copy_envelopes_back_to_audit_events() -> None:
+    """For 0001 code, which reads the settings from the interchange's "interchange.assigned"
+    audit event (code at 0002 still writes that event, without the settings)."""
+    if op.get_context().as_sql:
+        return
+    audit_event = sa.table(
+        'audit_event',
+        sa.column('id', sa.Uuid()),
+        sa.column('entity_type', sa.String()),
+        sa.column('entity_id', sa.String()),
+        sa.column('action', sa.String()),
+        sa.column('detail', sa.JSON()),
+    )
+    interchange = sa.table('interchange', sa.column('id', sa.Uuid()), sa.column('envelope', sa.JSON()))
+    connection = op.get_bind()
+    envelopes = {
+        str(interchange_id): envelope
+        for interchange_id, envelope in connection.execute(
+            sa.select(interchange.c.id, interchange.c.envelope).where(interchange.c.envelope.is_not(None))
+        )
+    }
+    if not envelopes:
+        return
+    events = connection.execute(
+        sa.select(audit_event.c.id, audit_event.c.entity_id, audit_event.c.detail).where(
+            audit_event.c.entity_type == 'interchange',
+            audit_event.c.action == 'interchange.assigned',
+        )
+    ).all()
+    for event_id, entity_id, detail in events:
+        envelope = envelopes.get(entity_id)
+        if envelope is None or (isinstance(detail, dict) and 'envelope' in detail):
+            continue
+        connection.execute(
+            audit_event.update()
+            .where(audit_event.c.id == sa.bindparam('b_id'))
+            .values(detail=sa.bindparam('b_detail')),
+            {'b_id': event_id, 'b_detail': {**(detail or {}), 'envelope': envelope}},
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table('interchange', schema=None) as batch_op:
         batch_op.add_column(sa.Column('envelope', sa.JSON(), nullable=True))
@@ -98,7 +142,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('eligibility_check', schema=None) as batch_op:
         batch_op.drop_index('uq_eligibility_check_pending', sqlite_where=PENDING, postgresql_where=PENDING)
+    # 0001 code does not know the status.
     op.execute("UPDATE eligibility_check SET status = 'error' WHERE status = 'superseded'")
+    _copy_envelopes_back_to_audit_events()
 
     # Plain DROP COLUMN, not batch mode: a batch rebuild would recreate these tables on SQLite.
     op.drop_column('service_payment', 'remarks')

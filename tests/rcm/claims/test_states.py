@@ -255,3 +255,16 @@ def test_transition_many_closing_needs_zero_balances(session: Session) -> None:
 
 def test_transition_many_of_nothing_is_nothing(session: Session) -> None:
     assert transition_many(session, [], S.READY, reason="none", source="t") == 0
+
+
+def test_transition_many_records_when_it_happened(session: Session) -> None:
+    chains = _chains(session, [S.BATCHED])
+    at = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+
+    transition_many(session, [chains[0].claim], S.SUBMITTED, reason="up", source="t", at=at)
+    session.commit()
+    session.expire_all()
+
+    assert chains[0].claim.submitted_at == at
+    assert chains[0].claim.updated_at == at
+    assert session.exec(select(ClaimEvent)).one().created_at == at

@@ -106,6 +106,34 @@ def test_institutional_charges(session: Session, onboard: Callable[[str], None])
     assert kinds == [DiagnosisKind.PRINCIPAL, DiagnosisKind.EXTERNAL_CAUSE]
 
 
+def test_outpatient_institutional_encounters_default_to_discharged_home(
+    session: Session, onboard: Callable[[str], None]
+) -> None:
+    from rcm.models import Encounter
+
+    onboard(CONESTOGA)
+    rows = read_rows(example(CONESTOGA, "charges"))
+    first_encounter = rows[0]["encounter_id"]
+    for row in rows:
+        row["patient_status"] = "30" if row["encounter_id"] == first_encounter else ""
+    _import(session, to_csv(rows), CONESTOGA)
+    statuses = dict(session.exec(select(Encounter.external_id, Encounter.patient_status)).all())
+    assert statuses.pop(first_encounter) == "30"
+    assert set(statuses.values()) == {"01"}  # type of bill 131: hospital outpatient
+
+
+def test_a_malformed_patient_status_is_refused(
+    session: Session, onboard: Callable[[str], None]
+) -> None:
+    onboard(CONESTOGA)
+    rows = read_rows(example(CONESTOGA, "charges"))
+    for row in rows:
+        row["patient_status"] = "home"
+    with pytest.raises(ImportRejectedError) as info:
+        _import(session, to_csv(rows), CONESTOGA)
+    assert {p.column for p in info.value.problems} == {"patient_status"}
+
+
 # Each kind of bad row: (line to change (0-based data row), column, new value, expected column,
 # expected message start). The file's first data row is line 2.
 BAD_ROWS = [

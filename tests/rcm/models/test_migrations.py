@@ -280,7 +280,33 @@ def test_0002_moves_envelopes_onto_interchanges_and_resolves_duplicate_pending_c
             ).scalar_one()
             checks = EligibilityCheck.__table__  # type: ignore[attr-defined]
             statuses = dict(connection.execute(select(checks.c.id, checks.c.status)).tuples().all())
+        # An interchange assigned at 0002 keeps its settings on the row only; the downgrade
+        # puts them back into its audit event for 0001 code.
+        later = uuid.uuid4()
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Interchange.__table__).values(  # type: ignore[attr-defined]
+                    **{**rows[6][1], "id": later, "envelope": envelope}
+                )
+            )
+            connection.execute(
+                insert(AuditEvent.__table__).values(  # type: ignore[attr-defined]
+                    **{**rows[7][1], "entity_id": str(later), "detail": {"checks": 1}}
+                )
+            )
+
+        downgrade(empty_database, "0001")
+
+        with engine.connect() as connection:
+            audit = AuditEvent.__table__  # type: ignore[attr-defined]
+            details = dict(
+                connection.execute(select(audit.c.entity_id, audit.c.detail)).tuples().all()
+            )
+            downgraded = set(connection.execute(select(checks.c.status)).scalars())
     finally:
         engine.dispose()
     assert stored == envelope
     assert statuses == {older: "superseded", newer: "pending", other: "active"}
+    assert details[str(later)] == {"checks": 1, "envelope": envelope}
+    assert details[str(interchange_id)]["envelope"] == envelope
+    assert downgraded == {"error", "pending", "active"}
