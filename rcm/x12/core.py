@@ -416,7 +416,7 @@ class _Envelope:
                     raise self.error("GE without GS", seg)
                 if seg[2] != gs[6]:
                     self.mismatch(f"GE02 {seg[2]!r} does not match GS06 {gs[6]!r}", seg)
-                if not seg[1].isdigit() or int(seg[1]) != tx_count:
+                if not is_count(seg[1]) or int(seg[1]) != tx_count:
                     self.mismatch(
                         f"GE01 says {seg[1]!r} transaction sets, the group has {tx_count}", seg
                     )
@@ -436,7 +436,7 @@ class _Envelope:
                     raise self.error("IEA before the group's GE", seg)
                 if seg[2].strip() != isa[13].strip():
                     self.mismatch(f"IEA02 {seg[2]!r} does not match ISA13 {isa[13]!r}", seg)
-                if not seg[1].strip().isdigit() or int(seg[1]) != group_count:
+                if not is_count(seg[1].strip()) or int(seg[1]) != group_count:
                     self.mismatch(
                         f"IEA01 says {seg[1]!r} functional groups, the interchange has "
                         f"{group_count}",
@@ -463,7 +463,7 @@ class _Envelope:
             if sid == "SE":
                 if seg[2] != tx.st[2]:
                     self.mismatch(f"SE02 {seg[2]!r} does not match ST02 {tx.st[2]!r}", seg, tx)
-                if not seg[1].isdigit() or int(seg[1]) != count:
+                if not is_count(seg[1]) or int(seg[1]) != count:
                     self.mismatch(
                         f"SE01 says {seg[1]!r} segments, the transaction set has {count}", seg, tx
                     )
@@ -692,6 +692,12 @@ def write_interchange(
     writer.segment("GE", str(tx_count), str(envelope.group_control_number))
     writer.segment("IEA", "1", f"{envelope.control_number:09d}")
     return writer.to_bytes()
+
+
+def is_count(text: str, max_digits: int = 10) -> bool:
+    """A count or control number as X12 writes one: 1 to `max_digits` ASCII digits. (Python's
+    `isdigit` also accepts superscripts and other scripts' digits, which `int` refuses.)"""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def parse_x12_date(value: str) -> date | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rcm.x12.core import Segment, Transaction
+from rcm.x12.core import Segment, Transaction, is_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +104,8 @@ _HEADER_NM1: dict[str, tuple[str, ...]] = {"837": ("41", "40")}
 
 
 def _whole(text: str) -> int | None:
-    """A count or HL number as an int; None when it is not one. str.isdigit() alone would let
-    "²" through to int(), and int() refuses more than 4300 digits."""
-    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
-        return None
-    return int(text)
+    """A count or HL number as an int; None when it is not one."""
+    return int(text) if is_count(text, max_digits=18) else None
 
 
 def _issue(code: str, message: str, seg: Segment | None) -> StructuralIssue:

@@ -22,6 +22,7 @@ from rcm.x12.core import (
     Segment,
     Source,
     TransactionBody,
+    is_count,
     read_transactions,
     write_interchange,
 )
@@ -135,13 +136,13 @@ def _int(seg: Segment, index: int, file_name: str | None, *, required: bool = Tr
         if required:
             raise _fail(seg, f"{seg.id}{index:02d} is required", file_name)
         return None
-    if not value.isdigit():
+    if not is_count(value):
         raise _fail(seg, f"{seg.id}{index:02d} is not a whole number", file_name)
     return int(value)
 
 
 def _opt_int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if is_count(text) else None
 
 
 def _context(seg: Segment, file_name: str | None) -> Context:
@@ -211,7 +212,7 @@ def parse_999(
                 if seg_err is None:
                     raise _fail(seg, "IK4 outside an IK3 loop", fn)
                 pos = seg.composite(1)
-                if not pos or not pos[0].isdigit():
+                if not pos or not is_count(pos[0]):
                     raise _fail(seg, "IK401 element position is required", fn)
                 elem_err = ElementError(
                     int(pos[0]),

@@ -42,6 +42,12 @@ def test_daily_cycle_then_rerunning_every_flow_does_nothing_new(
     work_denials(world.slug, world.today)
     statements = send_statements(world.slug, world.today)
     assert statements.statements == statements.new_statements
+    # Posting the ERA and working denials create claims of their own (secondary claims for the
+    # patient's second plan, corrected claims): the next submission sends those, once.
+    follow_up = submit_claims(world.slug, world.today)
+    assert follow_up.claims_created == 0  # no new encounters: only posting's and the desk's claims
+    world.sandbox.wait_for_uploads()
+    collect_responses(world.slug, world.today)  # their 999 and 277CA
 
     before = world.counts()
     uploads = _uploaded(world)

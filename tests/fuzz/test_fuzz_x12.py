@@ -23,20 +23,9 @@ from tests.fuzz.mutators import MUTATOR_NAMES, apply
 # function (line numbers move while the owner edits) and the exception type. The property tests
 # tolerate these, so they keep guarding everything else; each has a regression file below that
 # is an expected failure until its fix lands (then it passes, and its entry here goes).
-KNOWN_OPEN: dict[tuple[str, str, str], str] = {
-    ("rcm/x12/core.py", "_body", "ValueError"): (
-        "X12-A: SE01 '1³' passes str.isdigit() and int() refuses it (core-superscript-se-count)"
-    ),
-    ("rcm/x12/core.py", "transactions", "ValueError"): (
-        "X12-A: the same for GE01 and IEA01 (core-superscript-se-count)"
-    ),
-    ("rcm/x12/x999.py", "_int", "ValueError"): (
-        "X12-A: '²' passes str.isdigit(), and int() refuses more than 4300 digits "
-        "(x999-superscript-ak9, x999-5000-digit-ak9)"
-    ),
-    ("rcm/x12/x999.py", "_opt_int", "ValueError"): "X12-A: as _int (IK401-2/-3)",
-    ("rcm/x12/x999.py", "parse_999", "ValueError"): "X12-A: as _int (IK401-1)",
-}
+# Failures known and not yet fixed, keyed by (file, function, exception type): each entry is a
+# bug with an owner. Empty: every crash the fuzzer has found is fixed.
+KNOWN_OPEN: dict[tuple[str, str, str], str] = {}
 
 EXAMPLES = 250  # per parser; the whole module stays under 30 s on a loaded 2-core box
 
@@ -130,11 +119,7 @@ def _explain(where: str, data: bytes, failures: list[harness.Failure]) -> str:
 REGRESSION_FILES = sorted(harness.REGRESSIONS.glob("*.x12"))
 # Regression inputs whose fix belongs to another helper and had not landed when the file was
 # written: expected failures (non-strict) until then.
-PENDING: dict[str, str] = {
-    "core-superscript-se-count.x12": "X12-A: core.py _Envelope count checks, see KNOWN_OPEN",
-    "x999-superscript-ak9.x12": "X12-A: x999.py _int, see KNOWN_OPEN",
-    "x999-5000-digit-ak9.x12": "X12-A: x999.py _int, see KNOWN_OPEN",
-}
+PENDING: dict[str, str] = {}
 
 
 def _regression_params() -> list[object]:

@@ -166,7 +166,11 @@ def check_invariants(
             problems.append(f"an 835 posted twice: {[t for t, n in traces.items() if n > 1]}")
         payments = session.exec(select(ClaimPayment)).all()
         figures.claim_payments = len(payments)
-        per_claim = Counter((p.remittance_id, p.patient_control_number) for p in payments)
+        # A remittance may both reverse (CLP02 22) and re-adjudicate one claim; the same CLP
+        # (claim, status) twice in one remittance is a double post.
+        per_claim = Counter(
+            (p.remittance_id, p.patient_control_number, p.status_code, p.paid) for p in payments
+        )
         if any(n > 1 for n in per_claim.values()):
             problems.append("a claim payment posted twice within one remittance")
         entries = session.exec(select(LedgerEntry)).all()
@@ -184,11 +188,15 @@ def check_invariants(
                 paid_by_claim[p.claim_id] = paid_by_claim.get(p.claim_id, Decimal(0)) + p.paid
         ledger_paid: dict[Any, Decimal] = {}
         balance: dict[Any, Decimal] = {}
+        by_id = {e.id: e for e in entries}
         for e in entries:
             if e.claim_id is None:
                 continue
             balance[e.claim_id] = balance.get(e.claim_id, Decimal(0)) + e.amount
-            if e.kind == LedgerKind.PAYER_PAYMENT:
+            reversed_entry = by_id.get(e.reverses_entry_id) if e.reverses_entry_id else None
+            if e.kind == LedgerKind.PAYER_PAYMENT or (
+                reversed_entry is not None and reversed_entry.kind == LedgerKind.PAYER_PAYMENT
+            ):
                 ledger_paid[e.claim_id] = ledger_paid.get(e.claim_id, Decimal(0)) - e.amount
         for claim_id, paid in paid_by_claim.items():
             if ledger_paid.get(claim_id, Decimal(0)) != paid:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -144,6 +145,10 @@ def test_the_demo_writes_no_phi_to_logs_artifacts_output_or_files(
     from sandbox.synthetic import generate_practice
 
     patients, days = 4, 1
+    # A real secret for this run (server and client read the same variable): it must never be
+    # logged, printed or published.
+    password = f"pw-{uuid.uuid4().hex}"
+    monkeypatch.setenv("RCM_SANDBOX_SFTP_PASSWORD", password)
     caplog.set_level(logging.DEBUG)
     workdir = tmp_path / "demo"
     result = CliRunner().invoke(
@@ -178,16 +183,26 @@ def test_the_demo_writes_no_phi_to_logs_artifacts_output_or_files(
     sent = [p for p in (workdir / "sandbox").rglob("*_837*") if p.is_file()]
     assert sent and any(scanner.scan_file(p) for p in sent), "the scanner sees PHI in an 837"
 
+    prefect_text = prefect_everything()
     _assert_clean(scanner.scan_text(all_logs.text, "loguru (all levels)"), "loguru records")
     assert "submission done" in all_logs.text, "the capture saw the flows' records"
     _assert_clean(scanner.scan_text(caplog.text, "python logging"), "Python log records")
     _assert_clean(scanner.scan_text(result.output, "CLI output"), "the demo's output")
-    _assert_clean(scanner.scan_text(prefect_everything(), "Prefect API"), "Prefect logs/artifacts")
-    # The inbox holds the EHR's own exports (input, like the database); the archive and the
-    # sandbox hold the X12 exchanged. Everything else (logs, sidecars, reports, Prefect's
-    # files, the sandbox's state) is scanned.
+    _assert_clean(scanner.scan_text(prefect_text, "Prefect API"), "Prefect logs/artifacts")
+    everything = "\n".join([all_logs.text, caplog.text, result.output, prefect_text])
+    assert "authenticate" in result.output, "the demo logged in with the secret"
+    assert password not in everything, "the SFTP password was logged, printed or published"
+    files = [p for p in workdir.rglob("*") if p.is_file() and not p.name.endswith(".db")]
+    assert not [p for p in files if password.encode() in p.read_bytes()], "password in a file"
+    # PHI by necessity: the inbox holds the EHR's own exports (input, like the database); the
+    # archive and the sandbox hold the X12 exchanged; the sandbox's payers keep their member
+    # roster and adjudication state (the other party's records, not the platform's). Everything
+    # else (logs, archive sidecars, reports, statements' metadata, Prefect's files) is scanned.
+    sandbox = workdir / "sandbox"
     leaks = scanner.scan_tree(
-        workdir, skip=[workdir / "inbox"], x12_dirs=[workdir / "archive", workdir / "sandbox"]
+        workdir,
+        skip=[workdir / "inbox", sandbox / "roster.csv", sandbox / ".sandbox" / "state.json"],
+        x12_dirs=[workdir / "archive", sandbox],
     )
     _assert_clean(leaks, "files under the demo's var folder")
     FIGURES["demo files scanned"] = scanner.scanned_files
