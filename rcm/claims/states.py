@@ -23,11 +23,13 @@ the corrected (frequency 7) or void (frequency 8) claim is a new claim with its 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
@@ -177,12 +179,25 @@ def transition_many(
     ]
     for start in range(0, len(claims), _CHUNK):
         chunk = claims[start : start + _CHUNK]
-        session.execute(
-            update(Claim)
-            .where(col(Claim.id).in_([claim.id for claim in chunk]))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        by_from: dict[ClaimStatus, list[uuid.UUID]] = {}
+        for claim, from_status in zip(chunk, from_statuses[start : start + _CHUNK], strict=True):
+            by_from.setdefault(from_status, []).append(claim.id)
+        for from_status, ids in by_from.items():
+            # Only claims still in the status this run read move: a concurrent run that moved
+            # them first wins, and this run's transaction must roll back rather than undo it.
+            moved = session.execute(
+                update(Claim)
+                .where(col(Claim.id).in_(ids), col(Claim.status) == from_status)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            changed = cast("CursorResult[Any]", moved).rowcount
+            if changed != len(ids):
+                raise StateError(
+                    f"{len(ids) - changed} of {len(ids)} claims were no longer "
+                    f"{from_status.value} when moving them to {to_status.value}: another run "
+                    "changed them first"
+                )
         session.execute(insert(ClaimEvent), events[start : start + _CHUNK])
         for claim in chunk:
             # The row already holds these values: record them as loaded, not as changes.

@@ -314,8 +314,11 @@ def _payee_ids(remittance: x835.Remittance835) -> tuple[set[str], set[str]]:
     return npis, tins
 
 
-def identify_practice(session: Session, remittance: x835.Remittance835) -> Practice:
-    """The practice paid by this remittance: its billing NPI, a provider NPI of it, or its TIN."""
+def _payee_practices(
+    session: Session, remittance: x835.Remittance835
+) -> tuple[dict[uuid.UUID, Practice], str]:
+    """Practices the payee names (billing NPI, a provider NPI of it, or TIN), and the payee's
+    identifiers in words."""
     npis, tins = _payee_ids(remittance)
     found: dict[uuid.UUID, Practice] = {}
     if npis:
@@ -334,12 +337,18 @@ def identify_practice(session: Session, remittance: x835.Remittance835) -> Pract
     if not found and tins:
         for practice in session.scalars(select(Practice).where(col(Practice.tin).in_(tins))):
             found[practice.id] = practice
-    if len(found) == 1:
-        return next(iter(found.values()))
     what = (
         ", ".join([f"NPI {n}" for n in sorted(npis)] + [f"TIN {t}" for t in sorted(tins)])
         or "no payee identifier"
     )
+    return found, what
+
+
+def identify_practice(session: Session, remittance: x835.Remittance835) -> Practice:
+    """The practice paid by this remittance: its billing NPI, a provider NPI of it, or its TIN."""
+    found, what = _payee_practices(session, remittance)
+    if len(found) == 1:
+        return next(iter(found.values()))
     if not found:
         raise UnknownPayeeError(f"remittance payee ({what}) matches no practice")
     raise UnknownPayeeError(f"remittance payee ({what}) matches {len(found)} practices")
@@ -1118,6 +1127,13 @@ def post_remittance(
     check_balanced(remittance)
     if practice_id is None:
         practice_id = identify_practice(session, remittance).id
+    elif any(_payee_ids(remittance)):
+        payees, what = _payee_practices(session, remittance)
+        if practice_id not in payees:
+            raise UnknownPayeeError(
+                f"remittance payee ({what}) is not the practice it was posted for "
+                f"({practice_id}): an 835 is posted only to the practice it pays"
+            )
     trace = remittance.trace.number
     if not trace:
         raise PostingError("remittance has no TRN02 trace number")

@@ -172,13 +172,6 @@ def test_two_overlapping_collections_never_double_post(
     _finish(firm)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT rcm.scrub (adapter._load reads DRAFT claims without a row lock) + "
-    "rcm.claims.states.transition_many (UPDATE ... WHERE id IN (...) without the from-status): "
-    "a scrub that read a claim as DRAFT before another run scrubbed and batched it writes READY "
-    "over BATCHED (lost update), and the claim is batched and uploaded a second time",
-)
 def test_a_stale_scrub_never_unbatches_a_claim(firm: Firm, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs scrub the same DRAFT claims: both have loaded them when the first moves them on;
     the first then batches them; only then does the second write its (stale) result."""

@@ -160,13 +160,6 @@ def test_a_run_for_b_leaves_an_835_paying_a_alone(two_practices: Firm) -> None:
     assert owners == {firm.practice_id(a)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT rcm.posting.post_835_file / post_remittance: a pinned practice_id is not "
-    "checked against the 835's payee (NPI/TIN), so practice B's posting call records practice "
-    "A's remittance and unmatched claim payments under B (post_remittance's docstring promises "
-    "the check). The flows route by payee first, so only a direct domain call is exposed.",
-)
 @pytest.mark.usefixtures("prefect_api")
 def test_an_835_whose_payee_is_another_practice_is_refused(two_practices: Firm) -> None:
     """An 835 paying practice A, handed to a run (or a posting call) for practice B, is refused

@@ -268,3 +268,24 @@ def test_transition_many_records_when_it_happened(session: Session) -> None:
     assert chains[0].claim.submitted_at == at
     assert chains[0].claim.updated_at == at
     assert session.exec(select(ClaimEvent)).one().created_at == at
+
+
+def test_transition_many_refuses_claims_another_run_moved_first(session: Session) -> None:
+    """A run that read claims as DRAFT must not write over what a concurrent run did since."""
+    from sqlalchemy import update
+
+    from rcm.models import Claim
+
+    practice = make_practice(session)
+    chains = [ClaimChain(session, practice=practice, pcn=f"PCN{n}") for n in range(3)]
+    stale = [c.claim for c in chains]
+    session.flush()
+    # Another run scrubbed and batched one of them behind this session's back.
+    session.execute(
+        update(Claim)
+        .where(Claim.id == stale[1].id)
+        .values(status=S.BATCHED)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(StateError, match="1 of 3 claims were no longer DRAFT"):
+        transition_many(session, stale, S.READY, reason="scrubbed", source="stale run")

@@ -83,7 +83,12 @@ def test_ledger_sums_to_expected_balances(session: Session, claims: list, plb: i
             services.append(svc(f"9921{k}", _money(charge), _money(paid), *cas))
         total = sum(c[0] for c in lines)
         era_claims.append(clp(pcn, "1", _money(total), _money(sum(c[1] for c in lines)), services))
-    rem = remittance(era_claims, trace=f"T{n}", plb=[("L6", _money(plb))] if plb else [])
+    rem = remittance(
+        era_claims,
+        trace=f"T{n}",
+        plb=[("L6", _money(plb))] if plb else [],
+        npi=practice.billing_npi,
+    )
     result = post_remittance(session, rem, interchange_id=interchange.id, practice_id=practice.id)
     assert result.matched == len(claims)
     for s, lines in zip(seeded, claims, strict=True):
