@@ -138,6 +138,13 @@ def redaction_filter(record: Any) -> bool:
 _configured = False
 
 
+def _write_to_process_stderr(message: str) -> None:
+    # The process's own stderr, not the sys.stderr of the moment: a harness that swaps
+    # sys.stderr (a CLI test runner) closes its stream afterwards, and a sink bound to it would
+    # fail on every later record; and logs never mix into a command's captured output.
+    (sys.__stderr__ or sys.stderr).write(message)
+
+
 def configure_logging(
     *, json: bool | None = None, level: str | None = None, force: bool = False
 ) -> None:
@@ -154,7 +161,7 @@ def configure_logging(
     fmt = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{line} | {message} | {extra}"
     # diagnose=False: loguru's diagnose mode prints local variables, which would be PHI.
     logger.add(
-        sys.stderr,
+        _write_to_process_stderr,
         level=level,
         serialize=json,
         filter=redaction_filter,
