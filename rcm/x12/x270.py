@@ -8,9 +8,10 @@ dependent (2000D). The shared HL walking used by the 271 parser lives here too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from rcm.errors import X12Error, X12SyntaxError
 from rcm.x12.core import (
@@ -23,6 +24,8 @@ from rcm.x12.core import (
     write_interchange,
 )
 from rcm.x12.x837 import Address
+
+_Item = TypeVar("_Item")
 
 IMPLEMENTATION = "005010X279A1"
 
@@ -266,6 +269,25 @@ def interchange(
     return write_interchange(envelope, bodies)
 
 
+def numbered_interchange(
+    envelope: InterchangeEnvelope,
+    items: Iterable[_Item],
+    build: Callable[..., TransactionBody],
+    *,
+    set_id: str,
+    functional_id: str,
+    version: str,
+    item_name: str,
+) -> bytes:
+    """One transaction set per item, numbered 0001, 0002 … in one interchange."""
+    bodies = [
+        build(item, control_number=f"{index:04d}") for index, item in enumerate(items, start=1)
+    ]
+    if not bodies:
+        raise X12Error(f"a {set_id} interchange needs at least one {item_name}")
+    return interchange(envelope, bodies, functional_id, version)
+
+
 # --------------------------------------------------------------------------------------------
 # 270 build
 # --------------------------------------------------------------------------------------------
@@ -343,13 +365,15 @@ def build_270(request: EligibilityRequest, *, control_number: str | None = None)
 def build_270_interchange(
     envelope: InterchangeEnvelope, requests: Iterable[EligibilityRequest]
 ) -> bytes:
-    bodies = [
-        build_270(request, control_number=f"{index:04d}")
-        for index, request in enumerate(requests, start=1)
-    ]
-    if not bodies:
-        raise X12Error("a 270 interchange needs at least one request")
-    return interchange(envelope, bodies, "HS", IMPLEMENTATION)
+    return numbered_interchange(
+        envelope,
+        requests,
+        build_270,
+        set_id="270",
+        functional_id="HS",
+        version=IMPLEMENTATION,
+        item_name="request",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rcm.errors import X12Error
 from rcm.x12.core import (
     InterchangeEnvelope,
     Repeat,
@@ -41,8 +40,8 @@ from rcm.x12.x270 import (
     check_version,
     d8,
     hl_blocks,
-    interchange,
     missing_header,
+    numbered_interchange,
     opt,
     party_from,
     party_segment,
@@ -729,10 +728,12 @@ def build_271(
 def build_271_interchange(
     envelope: InterchangeEnvelope, response_sets: Iterable[Eligibility271]
 ) -> bytes:
-    bodies = [
-        build_271(item, control_number=f"{index:04d}")
-        for index, item in enumerate(response_sets, start=1)
-    ]
-    if not bodies:
-        raise X12Error("a 271 interchange needs at least one transaction set")
-    return interchange(envelope, bodies, "HB", IMPLEMENTATION)
+    return numbered_interchange(
+        envelope,
+        response_sets,
+        build_271,
+        set_id="271",
+        functional_id="HB",
+        version=IMPLEMENTATION,
+        item_name="transaction set",
+    )

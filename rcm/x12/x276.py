@@ -15,7 +15,6 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from rcm.errors import X12Error
 from rcm.x12.core import (
     InterchangeEnvelope,
     Segment,
@@ -32,8 +31,8 @@ from rcm.x12.x270 import (
     check_version,
     d8,
     hl_blocks,
-    interchange,
     missing_header,
+    numbered_interchange,
     opt,
     party_from,
     party_segment,
@@ -299,13 +298,15 @@ def build_276(request: ClaimStatusRequest, *, control_number: str | None = None)
 def build_276_interchange(
     envelope: InterchangeEnvelope, requests: Iterable[ClaimStatusRequest]
 ) -> bytes:
-    bodies = [
-        build_276(request, control_number=f"{index:04d}")
-        for index, request in enumerate(requests, start=1)
-    ]
-    if not bodies:
-        raise X12Error("a 276 interchange needs at least one request")
-    return interchange(envelope, bodies, "HR", IMPLEMENTATION)
+    return numbered_interchange(
+        envelope,
+        requests,
+        build_276,
+        set_id="276",
+        functional_id="HR",
+        version=IMPLEMENTATION,
+        item_name="request",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from rcm.x12.x270 import (
     check_version,
     d8,
     hl_blocks,
-    interchange,
     missing_header,
+    numbered_interchange,
     opt,
     party_from,
     party_segment,
@@ -492,10 +492,12 @@ def build_277(
 def build_277_interchange(
     envelope: InterchangeEnvelope, responses: Iterable[ClaimStatusResponse]
 ) -> bytes:
-    bodies = [
-        build_277(response, control_number=f"{index:04d}")
-        for index, response in enumerate(responses, start=1)
-    ]
-    if not bodies:
-        raise X12Error("a 277 interchange needs at least one response")
-    return interchange(envelope, bodies, "HN", IMPLEMENTATION)
+    return numbered_interchange(
+        envelope,
+        responses,
+        build_277,
+        set_id="277",
+        functional_id="HN",
+        version=IMPLEMENTATION,
+        item_name="response",
+    )
