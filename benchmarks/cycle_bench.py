@@ -18,8 +18,8 @@ patients imported; the sandbox clearinghouse starts in-process on loopback SFTP.
    999/277CA answers, denials, statements and KPIs;
 2. the sandbox payers adjudicate (the payers' side: timed apart and left out of the platform's
    figures);
-3. `collect_responses` per practice: the 835s are archived and posted (payments, denials,
-   PLB); then a second adjudication round and `collect_responses` again post the reversals
+3. `collect_responses_all` (every practice, each account read once): the 835s are archived
+   and posted (payments, denials, PLB); then a second adjudication round and `collect_responses_all` again post the reversals
    (CLP02=22) and corrected payments the sandbox sends for some of the paid claims.
 
 Each database's subprocess is stopped after RCM_BENCH_CYCLE_TIMEOUT seconds (default 1 h, 4 h
@@ -235,6 +235,7 @@ def cycle(args: argparse.Namespace) -> list[dict[str, Any]]:
     os.environ["RCM_CONFIG_DIR"] = str(paths.config_dir)
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("RCM_RETRY_BACKOFF_SECONDS", "0.2")
     try:
         return _cycle(args, workload, paths, database_url, backend, generated_s, setup_started)
@@ -297,7 +298,7 @@ def _cycle(
     setup_s = time.perf_counter() - setup_started
 
     from flows.daily import daily_cycle_all
-    from flows.responses import collect_responses
+    from flows.responses import collect_responses_all
     from tasks.clearinghouse import set_profile_overrides
 
     timer = TaskTimer()
@@ -347,14 +348,11 @@ def _cycle(
                 answers_started = time.perf_counter()
                 part = f"era{round_number}"
                 with _profiled(bool(profile_dir), _out(profile_dir, label, part), part):
-                    for world in workload.practices:
-                        answered = collect_responses(
-                            world.slug,
-                            answers_day + timedelta(days=round_number - 1),
-                            return_state=True,
-                        )
-                        if not answered.is_completed():
-                            failures.append(f"collect-responses {world.slug}: {_message(answered)}")
+                    answered = collect_responses_all(
+                        answers_day + timedelta(days=round_number - 1), return_state=True
+                    )
+                    if not answered.is_completed():
+                        failures.append(f"collect-responses-all: {_message(answered)}")
                 answers_s += time.perf_counter() - answers_started
         set_profile_overrides("sandbox", None)
         server_cpu = sum(_cpu_seconds(p) for p in server_pids) - server_cpu_before
@@ -383,7 +381,7 @@ def _cycle(
         {
             **workload.describe(),
             "database": backend,
-            "driver": "flows: daily_cycle_all(inline) then collect_responses per practice"
+            "driver": "flows: daily_cycle_all(stages) then collect_responses_all"
             + (" [what-if: flows' practice tags removed]" if args.what_if_untagged else ""),
             "claim_statuses": statuses,
             "claim_payments_posted": payments,

@@ -4,7 +4,9 @@ artifact helpers, and the report of steps skipped or failed."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -67,10 +69,75 @@ def _artifact_key(text: str) -> str:
     return "-".join(part for part in cleaned.split("-") if part)[:100]
 
 
+# A firm-wide table shows this many rows; the per-practice flows show a practice's all.
+FIRM_TABLE_ROWS = 2000
+
+
+class FirmArtifacts:
+    """The artifacts of a run over many practices, gathered while it runs and published at its
+    end as one table per kind with a practice column, instead of one artifact per practice
+    (each artifact is a call to the Prefect API)."""
+
+    def __init__(self, practices: Sequence[str]) -> None:
+        # Longest slug first, so that "a-b" is not taken for the practice "a".
+        self._practices = sorted(practices, key=len, reverse=True)
+        self.tables: dict[str, tuple[str, list[str], list[dict[str, Any]]]] = {}
+
+    def _split(self, key: str) -> tuple[str, str]:
+        for slug in self._practices:
+            if key.startswith(slug + "-"):
+                return slug, key[len(slug) + 1 :]
+        return "", key
+
+    def add_rows(
+        self, key: str, rows: Sequence[Mapping[str, Any]], description: str, columns: Sequence[str]
+    ) -> None:
+        practice, kind = self._split(key)
+        _, known, table = self.tables.setdefault(kind, (description, ["practice"], []))
+        for column in columns:
+            if column not in known:
+                known.append(column)
+        table += [{"practice": practice, **{c: _cell(row.get(c)) for c in columns}} for row in rows]
+
+    def publish(self, title: str) -> None:
+        for kind, (description, columns, rows) in sorted(self.tables.items()):
+            table = [{c: row.get(c, "") for c in columns} for row in rows[:FIRM_TABLE_ROWS]]
+            if len(rows) > FIRM_TABLE_ROWS:
+                more = len(rows) - FIRM_TABLE_ROWS
+                table.append(dict.fromkeys(columns, "") | {columns[0]: f"({more} more rows)"})
+            if not table:
+                table = [dict.fromkeys(columns, "") | {columns[0]: "(none)"}]
+            create_table_artifact(
+                table=table,
+                key=_artifact_key(f"firm-{kind}"),
+                description=f"{title}: {description}",
+            )
+
+
+_firm_artifacts: ContextVar[FirmArtifacts | None] = ContextVar("firm_artifacts", default=None)
+
+
+@contextmanager
+def gather_artifacts(practices: Sequence[str], title: str) -> Iterator[FirmArtifacts]:
+    """Inside this block publish_table and RunReport.publish add to one firm-wide table per
+    kind, published when the block ends."""
+    gathered = FirmArtifacts(practices)
+    token = _firm_artifacts.set(gathered)
+    try:
+        yield gathered
+    finally:
+        _firm_artifacts.reset(token)
+        gathered.publish(title)
+
+
 def publish_table(
     key: str, rows: Sequence[Mapping[str, Any]], description: str, columns: Sequence[str]
 ) -> None:
     """A table artifact (IDs, codes, counts and amounts only). An empty table still says so."""
+    gathering = _firm_artifacts.get()
+    if gathering is not None:
+        gathering.add_rows(key, rows, description, columns)
+        return
     table = [{c: _cell(row.get(c)) for c in columns} for row in rows]
     if not table:
         table = [dict.fromkeys(columns, "") | {columns[0]: "(none)"}]
@@ -78,6 +145,10 @@ def publish_table(
 
 
 def publish_markdown(key: str, markdown: str, description: str) -> None:
+    gathering = _firm_artifacts.get()
+    if gathering is not None:
+        gathering.add_rows(key, [{"text": markdown}], description, ["text"])
+        return
     create_markdown_artifact(markdown=markdown, key=_artifact_key(key), description=description)
 
 
@@ -109,6 +180,11 @@ class RunReport:
         return "\n".join(lines)
 
     def publish(self, key: str) -> None:
+        gathering = _firm_artifacts.get()
+        if gathering is not None:
+            row = {"what": self.title, **self.counts, "notes": "; ".join(self.notes)}
+            gathering.add_rows(key, [row], self.title, list(row))
+            return
         publish_markdown(key, self.markdown(), self.title)
 
 
@@ -117,8 +193,10 @@ def kind_value(kind: Any) -> str:
 
 
 __all__ = [
+    "FirmArtifacts",
     "RunReport",
     "bridge_logs_to_prefect",
+    "gather_artifacts",
     "kind_value",
     "publish_markdown",
     "publish_table",

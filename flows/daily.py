@@ -1,8 +1,12 @@
 """daily_cycle: one practice's day, every step in order; daily_cycle_all: every active practice.
 
-The steps are subflows, so each appears (and can be rerun on its own) in the Prefect UI. A step
-that fails does not stop the independent steps after it (answers are still collected when
-submission failed), but the cycle then fails naming every failed step, so its state is honest.
+In daily_cycle the steps are subflows, so each appears (and can be rerun on its own) in the
+Prefect UI. daily_cycle_all runs the same steps for every practice together (fan_out="stages"):
+one flow run whose tasks each work on a practice's batch or, for SFTP, on a clearinghouse
+account's, because a subflow per practice and step costs more in Prefect API calls than the
+work itself at a firm's scale. A step that fails does not stop the independent steps after it
+(answers are still collected when submission failed), but the run then fails naming every
+failed step and practice, so its state is honest.
 """
 
 from __future__ import annotations
@@ -12,19 +16,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from prefect import flow
+from prefect import Flow, flow
 from prefect.states import State
 
-from flows._common import RunReport, bridge_logs_to_prefect, publish_table
-from flows._context import practice_today
+from flows._common import RunReport, bridge_logs_to_prefect, gather_artifacts, publish_table
+from flows._context import practice_today, run_source
 from flows.denials import work_denials
-from flows.eligibility import check_eligibility
+from flows.eligibility import check_eligibility, check_eligibility_for
 from flows.kpis import report_kpis
-from flows.responses import collect_responses
+from flows.responses import collect_for, collect_responses
 from flows.statements import send_statements
-from flows.submission import submit_claims
+from flows.submission import submit_claims, submit_for
 from rcm.logging import logger
-from tasks.practices import list_active_practices, load_practice
+from tasks.practices import PracticeRef, list_active_practices, load_practice, load_practices
 
 DAILY_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("check_eligibility", check_eligibility),
@@ -89,19 +93,24 @@ def daily_cycle(practice: str, run_date: date | None = None) -> CycleResult:
 
 
 @flow(name="daily-cycle-all")
-def daily_cycle_all(run_date: date | None = None, fan_out: str = "inline") -> dict[str, str]:
+def daily_cycle_all(run_date: date | None = None, fan_out: str = "stages") -> dict[str, str]:
     """The daily cycle for every active practice.
 
     Args:
         run_date: The business day (default: each practice's today).
-        fan_out: "inline" runs each practice's cycle here, one after another; "deployments"
-            starts the daily-cycle deployment once per practice so workers on other machines
-            run them in parallel.
+        fan_out: "stages" (the default) runs each step for all practices together in this
+            run: one upload and one download session per clearinghouse account, the pyx12
+            gate over every practice's files, one artifact per kind with a practice column;
+            "inline" runs each practice's daily-cycle as a subflow, one after another;
+            "deployments" starts the daily-cycle deployment once per practice so workers on
+            other machines run them in parallel.
     """
     bridge_logs_to_prefect()
     practices = list_active_practices()
     outcome: dict[str, str] = {}
-    if fan_out == "deployments":
+    if fan_out == "stages":
+        outcome = run_stages(practices, run_date)
+    elif fan_out == "deployments":
         from prefect.deployments import run_deployment
 
         for slug in practices:
@@ -117,7 +126,7 @@ def daily_cycle_all(run_date: date | None = None, fan_out: str = "inline") -> di
             state = daily_cycle(slug, run_date, return_state=True)
             outcome[slug] = state.name or str(state.type)
     else:
-        raise ValueError(f"fan_out must be 'inline' or 'deployments', not {fan_out!r}")
+        raise ValueError(f"fan_out must be 'stages', 'inline' or 'deployments', not {fan_out!r}")
     publish_table(
         "daily-cycle-all",
         [{"practice": k, "state": v} for k, v in outcome.items()],
@@ -130,8 +139,72 @@ def daily_cycle_all(run_date: date | None = None, fan_out: str = "inline") -> di
         if state not in ("Completed",) and not state.startswith("started")
     ]
     if failed:
-        raise RuntimeError(f"daily cycle failed for {len(failed)} practice(s): {', '.join(failed)}")
+        raise RuntimeError(
+            f"daily cycle failed for {len(failed)} practice(s): "
+            + "; ".join(f"{slug} ({outcome[slug]})" for slug in failed)
+        )
     return outcome
 
 
-__all__ = ["DAILY_STEPS", "CycleResult", "daily_cycle", "daily_cycle_all"]
+# The per-practice steps after the three that work across practices (their flows' bodies run
+# in this flow run, one practice after another).
+PER_PRACTICE_STEPS: tuple[tuple[str, Flow[..., Any]], ...] = (
+    ("work_denials", work_denials),
+    ("send_statements", send_statements),
+    ("report_kpis", report_kpis),
+)
+
+
+def run_stages(slugs: list[str], run_date: date | None) -> dict[str, str]:
+    """Every step of the day for all `slugs`, step by step. Returns each practice's outcome:
+    "Completed", or the steps that failed and why."""
+    refs = load_practices(slugs)
+    source = run_source()
+    errors: dict[str, list[str]] = {ref.slug: [] for ref in refs}
+    by_day: dict[date, list[PracticeRef]] = {}
+    for ref in refs:
+        by_day.setdefault(practice_today(ref.timezone, run_date), []).append(ref)
+    with gather_artifacts(slugs, "Daily cycle"):
+        for day, group in sorted(by_day.items()):
+            _stage(
+                "check_eligibility",
+                group,
+                errors,
+                lambda g=group, d=day: check_eligibility_for(g, d, source),
+            )
+            _stage("submit_claims", group, errors, lambda g=group, d=day: submit_for(g, d, source))
+            _stage("collect_responses", group, errors, lambda g=group, d=day: collect_for(g, d))
+            for ref in group:
+                for name, step in PER_PRACTICE_STEPS:
+                    try:
+                        step.fn(ref.slug, day)
+                    except Exception as exc:
+                        errors[ref.slug].append(f"{name} failed ({type(exc).__name__}: {exc})")
+                        logger.error("{} failed for {}: {}", name, ref.slug, exc)
+    return {
+        slug: "Completed" if not problems else "Failed: " + "; ".join(problems)
+        for slug, problems in errors.items()
+    }
+
+
+def _stage(
+    name: str,
+    group: list[PracticeRef],
+    errors: dict[str, list[str]],
+    run: Callable[[], dict[str, Any]],
+) -> None:
+    """One cross-practice step: a practice's own failures come back in its summary's errors;
+    a failure of the whole step is every practice's."""
+    try:
+        summaries = run()
+    except Exception as exc:
+        logger.error("{} failed: {}", name, exc)
+        for ref in group:
+            errors[ref.slug].append(f"{name} failed ({type(exc).__name__}: {exc})")
+        return
+    for slug, summary in summaries.items():
+        for problem in getattr(summary, "errors", []) or []:
+            errors[slug].append(f"{name} failed ({problem})")
+
+
+__all__ = ["DAILY_STEPS", "CycleResult", "daily_cycle", "daily_cycle_all", "run_stages"]

@@ -19,7 +19,7 @@ from typing import Any
 from prefect import flow
 
 from connectors.archive import sha256_hex
-from flows._common import RunReport, bridge_logs_to_prefect, publish_table
+from flows._common import RunReport, bridge_logs_to_prefect, gather_artifacts, publish_table
 from flows._context import practice_today
 from rcm.logging import logger
 from rcm.models.types import utcnow
@@ -32,7 +32,7 @@ from tasks.clearinghouse import (
     move_to_processed,
     on_account,
 )
-from tasks.practices import PracticeRef, load_practice
+from tasks.practices import PracticeRef, list_active_practices, load_practice, load_practices
 from tasks.responses import (
     InboundJob,
     handler_available,
@@ -89,6 +89,29 @@ def collect_responses(
     return collect(ref, today, kinds=kinds, file_name=file_name)
 
 
+@flow(name="collect-responses-all")
+def collect_responses_all(
+    run_date: date | None = None, kinds: list[str] | None = None
+) -> dict[str, CollectSummary]:
+    """collect_responses for every active practice at once: each clearinghouse account is
+    listed and read once, each file processed for the practice it belongs to.
+
+    Args:
+        run_date: The business day used for posting dates (default: each practice's today).
+        kinds: Only these kinds of file (999, 277CA, 835, 271); default all.
+    """
+    bridge_logs_to_prefect()
+    refs = load_practices(list_active_practices())
+    by_day: dict[date, list[PracticeRef]] = {}
+    for ref in refs:
+        by_day.setdefault(practice_today(ref.timezone, run_date), []).append(ref)
+    summaries: dict[str, CollectSummary] = {}
+    with gather_artifacts([ref.slug for ref in refs], "Clearinghouse responses"):
+        for day, group in sorted(by_day.items()):
+            summaries.update(collect_for(group, day, kinds=kinds))
+    return summaries
+
+
 def collect(
     ref: PracticeRef,
     today: date,
@@ -97,31 +120,65 @@ def collect(
     file_name: str | None = None,
 ) -> CollectSummary:
     """The body of collect_responses, also run inside check_eligibility for the 271s."""
+    return collect_for([ref], today, kinds=kinds, file_name=file_name)[ref.slug]
+
+
+def collect_for(
+    refs: list[PracticeRef],
+    today: date,
+    *,
+    kinds: list[str] | None = None,
+    file_name: str | None = None,
+) -> dict[str, CollectSummary]:
+    """collect_responses for several practices: each clearinghouse account is listed and read
+    once, its files are sent to the practice they belong to and processed there, and each
+    practice gets its own summary artifacts. Files of practices outside `refs` are left on
+    the server for their own runs."""
     started = utcnow()
-    summary = CollectSummary(practice=ref.slug)
-    report = RunReport(f"Clearinghouse responses {today}", ref.slug)
-    downloaded = _download_new(ref, kinds, file_name, summary, report)
-    _handle_all(ref, downloaded, today, summary)
-    done = [f["path"] for f in summary.files if f["status"] != "another practice"]
-    if done:
-        on_account(move_to_processed, ref.clearinghouse)(ref.clearinghouse, done)
-    rejections = report_tasks.front_end_rejections(ref.id, started)
-    eras = report_tasks.era_totals(ref.id, summary.interchanges.get("835", []))
-    _publish(ref, today, summary, report, rejections, eras)
-    return summary
+    summaries = {ref.slug: CollectSummary(practice=ref.slug) for ref in refs}
+    reports = {ref.slug: RunReport(f"Clearinghouse responses {today}", ref.slug) for ref in refs}
+    by_account: dict[str, list[PracticeRef]] = {}
+    for ref in refs:
+        by_account.setdefault(ref.clearinghouse, []).append(ref)
+    for clearinghouse, group in by_account.items():
+        downloaded = _download_new(clearinghouse, kinds, file_name, group, summaries, reports)
+        _handle_all(clearinghouse, group, downloaded, today, summaries)
+        done = sorted(
+            {
+                f["path"]
+                for ref in group
+                for f in summaries[ref.slug].files
+                if f["status"] != "another practice"
+            }
+        )
+        if done:
+            on_account(move_to_processed, clearinghouse)(clearinghouse, done)
+    acknowledgments = kinds is None or bool({"999", "277CA"} & set(kinds))
+    for ref in refs:
+        summary = summaries[ref.slug]
+        rejections = (
+            report_tasks.front_end_rejections(ref.id, started)
+            if acknowledgments and (summary.processed or summary.quarantined)
+            else []
+        )
+        remittances = summary.interchanges.get("835", [])
+        eras = report_tasks.era_totals(ref.id, remittances) if remittances else []
+        _publish(ref, today, summaries[ref.slug], reports[ref.slug], rejections, eras)
+    return summaries
 
 
 def _download_new(
-    ref: PracticeRef,
+    clearinghouse: str,
     kinds: list[str] | None,
     file_name: str | None,
-    summary: CollectSummary,
-    report: RunReport,
+    group: list[PracticeRef],
+    summaries: dict[str, CollectSummary],
+    reports: dict[str, RunReport],
 ) -> list[DownloadedFile]:
-    listed = on_account(list_inbound_files, ref.clearinghouse)(ref.clearinghouse)
-    summary.listed = len(listed)
-    known = report_tasks.known_inbound_names(ref.clearinghouse)
+    listed = on_account(list_inbound_files, clearinghouse)(clearinghouse)
+    known = report_tasks.known_inbound_names(clearinghouse)
     wanted = []
+    not_handled = 0
     for item in listed:
         if item.name in known:
             continue
@@ -130,87 +187,112 @@ def _download_new(
         if file_name is not None and item.name != file_name:
             continue
         if not handler_available(item.kind):
-            summary.not_handled += 1
+            not_handled += 1
             continue
         wanted.append(item)
-    if summary.not_handled:
-        report.skip(
-            "process files",
-            f"{summary.not_handled} file(s) of kinds with no processing step in this build "
-            "left on the server",
-        )
+    for ref in group:
+        summaries[ref.slug].listed = len(listed)
+        summaries[ref.slug].not_handled = not_handled
+        if not_handled:
+            reports[ref.slug].skip(
+                "process files",
+                f"{not_handled} file(s) of kinds with no processing step in this build "
+                "left on the server",
+            )
     if not wanted:
         return []
-    downloaded = on_account(download_files, ref.clearinghouse)(ref.clearinghouse, wanted)
-    summary.downloaded = len(downloaded)
+    downloaded = on_account(download_files, clearinghouse)(clearinghouse, wanted)
+    for ref in group:
+        summaries[ref.slug].downloaded = len(downloaded)
     return sorted(downloaded, key=lambda d: (KIND_ORDER.get(d.kind or "", 9), d.name))
 
 
 def _handle_all(
-    ref: PracticeRef, downloaded: list[DownloadedFile], today: date, summary: CollectSummary
+    clearinghouse: str,
+    group: list[PracticeRef],
+    downloaded: list[DownloadedFile],
+    today: date,
+    summaries: dict[str, CollectSummary],
 ) -> None:
     if not downloaded:
         return
-    seen = seen_before(ref.clearinghouse, [sha256_hex(d.data) for d in downloaded])
-    fresh = [d for d in downloaded if sha256_hex(d.data) not in seen]
-    for item in downloaded:
-        if sha256_hex(item.data) in seen:
-            _record(summary, item, "duplicate")
-            summary.duplicates += 1
+    digests = [sha256_hex(d.data) for d in downloaded]
+    seen = seen_before(clearinghouse, digests)
+    fresh = [d for d, sha in zip(downloaded, digests, strict=True) if sha not in seen]
+    # Files no practice of the group processes are recorded once, on the group's first practice.
+    first = summaries[group[0].slug]
+    for item, sha in zip(downloaded, digests, strict=True):
+        if sha in seen:
+            _record(first, item, "duplicate")
+            first.duplicates += 1
     owners = (
         identify_practices([(d.kind or "unknown", d.data, d.name) for d in fresh]) if fresh else []
     )
     received = utcnow()
-    mine: list[DownloadedFile] = []
-    refused: list[tuple[DownloadedFile, str]] = []
+    mine: dict[str, list[DownloadedFile]] = {ref.slug: [] for ref in group}
+    refused: dict[str, list[tuple[DownloadedFile, str]]] = {ref.slug: [] for ref in group}
+    slug_of = {ref.id: ref.slug for ref in group}
     for item, owner in zip(fresh, owners, strict=True):
-        if isinstance(owner, uuid.UUID) and owner != ref.id:
-            summary.other_practices += 1
-            _record(summary, item, "another practice")
+        if isinstance(owner, uuid.UUID) and owner in slug_of:
+            mine[slug_of[owner]].append(item)
         elif isinstance(owner, uuid.UUID):
-            mine.append(item)
+            first.other_practices += 1
+            _record(first, item, "another practice")
         else:
             reason = (
                 owner if isinstance(owner, str) else "it names no claim, payee or inquiry of ours"
             )
-            refused.append((item, reason))
-    if mine:
-        keys = archive_many(
-            [
-                (
-                    inbound_key(
-                        ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
-                    ),
-                    d.data,
-                    {"kind": d.kind or "unknown", "clearinghouse": ref.clearinghouse},
-                )
-                for d in mine
-            ]
-        )
-        outcomes = process_files(
-            [
-                InboundJob(d.kind or "unknown", d.name, d.data, k)
-                for d, k in zip(mine, keys, strict=True)
-            ],
-            clearinghouse=ref.clearinghouse,
-            practice_id=ref.id,
-            today=today,
-        )
-        for item, outcome in zip(mine, outcomes, strict=True):
-            if outcome.status == "refused":
-                refused.append((item, outcome.error or "refused"))
-            elif outcome.status == "duplicate":
-                summary.duplicates += 1
-                _record(summary, item, "duplicate")
-            else:
-                summary.processed += 1
-                _record(summary, item, "processed")
-                if outcome.interchange_id is not None:
-                    summary.interchanges.setdefault(item.kind or "", []).append(
-                        outcome.interchange_id
-                    )
-    if refused:
-        _quarantine(ref, refused, received, summary)
+            refused[group[0].slug].append((item, reason))
+    for ref in group:
+        summary = summaries[ref.slug]
+        files = mine[ref.slug]
+        if files:
+            _process(ref, clearinghouse, files, received, today, summary, refused[ref.slug])
+        if refused[ref.slug]:
+            _quarantine(ref, refused[ref.slug], received, summary)
+
+
+def _process(
+    ref: PracticeRef,
+    clearinghouse: str,
+    files: list[DownloadedFile],
+    received: datetime,
+    today: date,
+    summary: CollectSummary,
+    refused: list[tuple[DownloadedFile, str]],
+) -> None:
+    keys = archive_many(
+        [
+            (
+                inbound_key(
+                    ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
+                ),
+                d.data,
+                {"kind": d.kind or "unknown", "clearinghouse": clearinghouse},
+            )
+            for d in files
+        ]
+    )
+    outcomes = process_files(
+        [
+            InboundJob(d.kind or "unknown", d.name, d.data, k)
+            for d, k in zip(files, keys, strict=True)
+        ],
+        clearinghouse=clearinghouse,
+        practice_id=ref.id,
+        today=today,
+    )
+    for item, outcome in zip(files, outcomes, strict=True):
+        if outcome.status == "refused":
+            refused.append((item, outcome.error or "refused"))
+        elif outcome.status == "duplicate":
+            summary.duplicates += 1
+            _record(summary, item, "duplicate")
+        else:
+            summary.processed += 1
+            _record(summary, item, "processed")
+            if outcome.interchange_id is not None:
+                summary.interchanges.setdefault(item.kind or "", []).append(outcome.interchange_id)
 
 
 def _quarantine(
@@ -309,4 +391,10 @@ def _publish(
     )
 
 
-__all__ = ["CollectSummary", "collect", "collect_responses"]
+__all__ = [
+    "CollectSummary",
+    "collect",
+    "collect_for",
+    "collect_responses",
+    "collect_responses_all",
+]

@@ -27,7 +27,7 @@ from flows.denials import work_denials
 from flows.eligibility import check_eligibility
 from flows.kpis import report_kpis
 from flows.onboarding import onboard_practice
-from flows.responses import collect_responses
+from flows.responses import collect_responses, collect_responses_all
 from flows.statements import send_statements
 from flows.submission import submit_claims
 
@@ -53,6 +53,9 @@ SCHEDULED_FLOWS: tuple[ScheduledFlow, ...] = (
 UNSCHEDULED_FLOWS: tuple[ScheduledFlow, ...] = (
     ScheduledFlow("daily-cycle", daily_cycle, None, "one practice, every step, by hand"),
     ScheduledFlow("daily-cycle-all", daily_cycle_all, None, "every practice, by hand"),
+    ScheduledFlow(
+        "collect-responses-all", collect_responses_all, None, "every practice's answers, by hand"
+    ),
     ScheduledFlow("onboard-practice", onboard_practice, None, "a new practice from its file"),
 )
 

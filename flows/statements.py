@@ -15,7 +15,7 @@ from flows._context import practice_today
 from rcm.logging import logger
 from tasks import statements as statement_tasks
 from tasks._runtime import domain_function
-from tasks.archive import archive_bytes
+from tasks.archive import archive_many
 from tasks.practices import load_practice
 
 
@@ -53,50 +53,51 @@ def send_statements(practice: str, run_date: date | None = None) -> StatementSum
         return summary
     when = datetime.combine(today, time.min, tzinfo=UTC)
     run = statement_tasks.build_statements(ref.id, today)
-    total = Decimal("0.00")
-    for item in run.statements:
-        total += item.balance
-        if item.pdf_key and item.csv_key:
-            continue
-        pdf_key = archive_bytes(
-            archive_key(
-                ref.slug,
-                "outbound",
-                "statement",
-                when,
-                sha256_hex(item.pdf),
-                f"statement-{item.statement_id}.pdf",
-            ),
-            item.pdf,
-            {"kind": "statement-pdf"},
-        )
-        csv_key = archive_bytes(
-            archive_key(
-                ref.slug,
-                "outbound",
-                "statement",
-                when,
-                sha256_hex(item.csv),
-                f"statement-{item.statement_id}.csv",
-            ),
-            item.csv,
-            {"kind": "statement-csv"},
-        )
-        statement_tasks.record_archived(item.statement_id, pdf_key, csv_key)
-        summary.new_statements += 1
+    total = sum((item.balance for item in run.statements), Decimal("0.00"))
+    unarchived = [item for item in run.statements if not (item.pdf_key and item.csv_key)]
+    documents: list[tuple[str, bytes, dict[str, str]]] = []
+    for item in unarchived:
+        for suffix, data, kind in (
+            ("pdf", item.pdf, "statement-pdf"),
+            ("csv", item.csv, "statement-csv"),
+        ):
+            documents.append(
+                (
+                    archive_key(
+                        ref.slug,
+                        "outbound",
+                        "statement",
+                        when,
+                        sha256_hex(data),
+                        f"statement-{item.statement_id}.{suffix}",
+                    ),
+                    data,
+                    {"kind": kind},
+                )
+            )
     if run.vendor_csv:
-        summary.vendor_file = archive_bytes(
-            archive_key(
-                ref.slug,
-                "outbound",
-                "statement",
-                when,
-                sha256_hex(run.vendor_csv),
-                f"statements-{today.isoformat()}.csv",
-            ),
-            run.vendor_csv,
-            {"kind": "statement-vendor-file"},
+        documents.append(
+            (
+                archive_key(
+                    ref.slug,
+                    "outbound",
+                    "statement",
+                    when,
+                    sha256_hex(run.vendor_csv),
+                    f"statements-{today.isoformat()}.csv",
+                ),
+                run.vendor_csv,
+                {"kind": "statement-vendor-file"},
+            )
         )
+    if documents:
+        keys = archive_many(documents)
+        statement_tasks.record_many_archived(
+            [(item.statement_id, keys[2 * n], keys[2 * n + 1]) for n, item in enumerate(unarchived)]
+        )
+        summary.new_statements = len(unarchived)
+        if run.vendor_csv:
+            summary.vendor_file = keys[-1]
     summary.statements = len(run.statements)
     summary.total_balance = str(total)
     report.counts.update(

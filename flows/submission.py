@@ -11,14 +11,14 @@ from prefect import flow
 
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
 from flows._context import practice_today, run_source
-from flows._outbound import send_built_file
+from flows._outbound import OutboundFile, SendResult, send_files
 from rcm.logging import logger
 from rcm.models.types import utcnow
 from tasks import claims as claim_tasks
 from tasks import reports as report_tasks
 from tasks.clearinghouse import connect, on_account
-from tasks.imports import import_file, list_inbox, mark_imported
-from tasks.practices import load_practice
+from tasks.imports import import_inbox_files
+from tasks.practices import PracticeRef, load_practice
 
 
 @dataclass
@@ -33,17 +33,12 @@ class SubmissionSummary:
     claims_submitted: int = 0
     files_rejected_by_gate: int = 0
     interchanges: list[uuid.UUID] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 def import_inbox(practice: str, kinds: tuple[str, ...], source: str) -> int:
     """Import every CSV waiting in the practice's inbox for `kinds`, in that order."""
-    count = 0
-    for kind in kinds:
-        for path in list_inbox(practice, kind):
-            import_file(practice, kind, path, source)
-            mark_imported(path)
-            count += 1
-    return count
+    return len(import_inbox_files(practice, list(kinds), source))
 
 
 @flow(name="submit-claims", log_prints=False)
@@ -68,12 +63,131 @@ def submit_claims(
     bridge_logs_to_prefect()
     ref = load_practice(practice)
     today = practice_today(ref.timezone, run_date)
-    source = run_source()
-    summary = SubmissionSummary(practice=ref.slug, run_date=today)
-    report = RunReport(f"Claim submission {today}", ref.slug)
-    held_ids: list[uuid.UUID] = []
+    summary = submit_for([ref], today, run_source(), interchange_id=interchange_id)[ref.slug]
+    if summary.errors:
+        raise RuntimeError(
+            f"{len(summary.errors)} file(s) or step(s) could not be sent for {ref.slug}; "
+            "rerun to resume: " + "; ".join(summary.errors)
+        )
+    return summary
 
-    on_account(connect, ref.clearinghouse)(ref.clearinghouse)
+
+def submit_for(
+    refs: list[PracticeRef],
+    today: date,
+    source: str,
+    *,
+    interchange_id: uuid.UUID | None = None,
+) -> dict[str, SubmissionSummary]:
+    """submit_claims for several practices at once: the database steps per practice, the pyx12
+    gate over all their files, one upload session per clearinghouse account, one summary
+    artifact per practice. A practice whose step fails is reported in its summary's errors and
+    the others go on."""
+    summaries = {ref.slug: SubmissionSummary(practice=ref.slug, run_date=today) for ref in refs}
+    held_ids: dict[str, list[uuid.UUID]] = {ref.slug: [] for ref in refs}
+    reports = {ref.slug: RunReport(f"Claim submission {today}", ref.slug) for ref in refs}
+    live = _connected(refs, summaries)
+    outbound: list[OutboundFile] = []
+    for ref in live:
+        summary = summaries[ref.slug]
+        try:
+            pending = _prepare(ref, today, source, summary, held_ids[ref.slug], interchange_id)
+        except Exception as exc:
+            if len(refs) == 1:
+                raise
+            summary.errors.append(f"preparing claims: {exc}")
+            logger.error("claim preparation failed for {}: {}", ref.slug, exc)
+            continue
+        if interchange_id is not None and all(p.interchange_id != interchange_id for p in pending):
+            reports[ref.slug].note(
+                f"interchange {interchange_id} is not waiting to be sent "
+                "(already uploaded, rejected, or not this practice's): nothing to do"
+            )
+        if interchange_id is not None:
+            pending = [p for p in pending if p.interchange_id == interchange_id]
+        try:
+            built = _build(pending, source)
+        except Exception as exc:
+            if len(refs) == 1:
+                raise
+            summary.errors.append(f"building files: {exc}")
+            logger.error("building 837s failed for {}: {}", ref.slug, exc)
+            continue
+        for item in built:
+            if not item.passed:
+                summary.files_rejected_by_gate += 1
+                held_ids[ref.slug] += item.held_claim_ids
+                reports[ref.slug].note(
+                    f"interchange {item.interchange_id} failed the pyx12 gate "
+                    f"({item.errors} error(s)); its claims are held"
+                )
+                continue
+            assert item.file_name and item.sha256
+            outbound.append(
+                OutboundFile(
+                    practice=ref.slug,
+                    clearinghouse=ref.clearinghouse,
+                    interchange_id=item.interchange_id,
+                    kind=item.kind,
+                    file_name=item.file_name,
+                    sha256=item.sha256,
+                    created_at=item.created_at,
+                    data=item.data,
+                    archive_key=item.archive_key,
+                )
+            )
+    try:
+        sent = send_files(outbound, source=source)
+    except Exception as exc:
+        sent = SendResult()
+        for item in outbound:
+            sent.failures.setdefault(item.practice, []).append(
+                f"{item.kind} interchange {item.interchange_id}: {exc}"
+            )
+    for item in sent.sent:
+        summary = summaries[item.practice]
+        summary.files_uploaded += 1
+        summary.claims_submitted += item.claims
+        summary.interchanges.append(item.interchange_id)
+    for slug, failures in sent.failures.items():
+        summaries[slug].errors += failures
+    for ref in refs:
+        _publish(ref, today, summaries[ref.slug], reports[ref.slug], held_ids[ref.slug])
+    return summaries
+
+
+def _connected(
+    refs: list[PracticeRef], summaries: dict[str, SubmissionSummary]
+) -> list[PracticeRef]:
+    """The practices whose clearinghouse account answers: a permanent fault (changed host key,
+    refused login) stops that account's practices before anything changes."""
+    if len(refs) == 1:
+        # One practice: its run fails with the connector's own error.
+        on_account(connect, refs[0].clearinghouse)(refs[0].clearinghouse)
+        return refs
+    failed: dict[str, str] = {}
+    for clearinghouse in sorted({ref.clearinghouse for ref in refs}):
+        try:
+            on_account(connect, clearinghouse)(clearinghouse)
+        except Exception as exc:
+            failed[clearinghouse] = f"{type(exc).__name__}: {exc}"
+    for ref in refs:
+        if ref.clearinghouse in failed:
+            summaries[ref.slug].errors.append(
+                f"clearinghouse {ref.clearinghouse}: {failed[ref.clearinghouse]}"
+            )
+    return [ref for ref in refs if ref.clearinghouse not in failed]
+
+
+def _prepare(
+    ref: PracticeRef,
+    today: date,
+    source: str,
+    summary: SubmissionSummary,
+    held_ids: list[uuid.UUID],
+    interchange_id: uuid.UUID | None,
+) -> list[claim_tasks.BuiltFile]:
+    """Inbox → claims → scrub → batches; returns the interchanges waiting to be sent."""
     if interchange_id is None:
         summary.imported_files = import_inbox(ref.slug, ("patients", "charges"), source)
         created = claim_tasks.create_claims(ref.id, today, source)
@@ -84,59 +198,36 @@ def submit_claims(
         claim_tasks.assign_batches(
             ref.id, ref.clearinghouse, ref.clearinghouse_account, utcnow(), source
         )
-    pending = claim_tasks.pending_interchanges(ref.id)
-    if interchange_id is not None:
-        if all(p.interchange_id != interchange_id for p in pending):
-            report.note(
-                f"interchange {interchange_id} is not waiting to be sent "
-                "(already uploaded, rejected, or not this practice's): nothing to do"
-            )
-        pending = [p for p in pending if p.interchange_id == interchange_id]
+    return claim_tasks.pending_interchanges(ref.id)
 
-    failures: list[str] = []
+
+def _build(pending: list[claim_tasks.BuiltFile], source: str) -> list[claim_tasks.BuiltFile]:
+    """Assigned files built and gated (on every core when the pool task exists), built ones
+    rebuilt byte for byte, archived ones sent from the archive."""
+    assigned = [p.interchange_id for p in pending if p.status == "assigned"]
+    built: dict[uuid.UUID, claim_tasks.BuiltFile] = {}
+    gate_many = getattr(claim_tasks, "build_and_gate_many", None)
+    if assigned and gate_many is not None:
+        built.update({b.interchange_id: b for b in gate_many(assigned, source)})
+    else:
+        built.update({i: claim_tasks.build_and_gate(i, source) for i in assigned})
     for waiting in pending:
-        pending_id = waiting.interchange_id
-        if waiting.status == "assigned":
-            built = claim_tasks.build_and_gate(pending_id, source)
-        elif waiting.status == "built":
-            built = claim_tasks.rebuild(pending_id)
-        else:
-            built = waiting  # archived: the archived bytes are sent
-        if not built.passed:
-            summary.files_rejected_by_gate += 1
-            held_ids += built.held_claim_ids
-            report.note(
-                f"interchange {pending_id} failed the pyx12 gate "
-                f"({built.errors} error(s)); its claims are held"
-            )
-            continue
-        assert built.file_name and built.sha256
-        try:
-            sent = send_built_file(
-                practice=ref.slug,
-                clearinghouse=ref.clearinghouse,
-                interchange_id=pending_id,
-                kind=built.kind,
-                file_name=built.file_name,
-                sha256=built.sha256,
-                created_at=built.created_at,
-                data=built.data,
-                existing_archive_key=built.archive_key,
-                record_archived=claim_tasks.record_archived,
-                record_uploaded=claim_tasks.record_uploaded,
-                source=source,
-            )
-        except Exception as exc:
-            failures.append(f"interchange {pending_id}: {exc}")
-            logger.error("sending interchange {} failed: {}", pending_id, exc)
-            continue
-        summary.files_uploaded += 1
-        summary.claims_submitted += sent.claims
-        summary.interchanges.append(pending_id)
+        if waiting.status == "built":
+            built[waiting.interchange_id] = claim_tasks.rebuild(waiting.interchange_id)
+        elif waiting.status != "assigned":
+            built[waiting.interchange_id] = waiting  # archived: the archived bytes are sent
+    return [built[p.interchange_id] for p in pending]
 
+
+def _publish(
+    ref: PracticeRef,
+    today: date,
+    summary: SubmissionSummary,
+    report: RunReport,
+    held_ids: list[uuid.UUID],
+) -> None:
     by_payer = report_tasks.submitted_by_payer(ref.id, summary.interchanges)
     held = report_tasks.held_claims(ref.id, held_ids)
-
     summary.held = len(set(held_ids))
     report.counts.update(
         {
@@ -149,6 +240,8 @@ def submit_claims(
             "files rejected by the pyx12 gate": summary.files_rejected_by_gate,
         }
     )
+    for error in summary.errors:
+        report.note(f"failed: {error}")
     publish_table(
         f"{ref.slug}-claims-submitted",
         by_payer,
@@ -169,12 +262,6 @@ def submit_claims(
         summary.held,
         practice=ref.slug,
     )
-    if failures:
-        raise RuntimeError(
-            f"{len(failures)} file(s) could not be sent for {ref.slug}; rerun to resume: "
-            + "; ".join(failures)
-        )
-    return summary
 
 
-__all__ = ["SubmissionSummary", "import_inbox", "submit_claims"]
+__all__ = ["SubmissionSummary", "import_inbox", "submit_claims", "submit_for"]

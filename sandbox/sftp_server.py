@@ -22,6 +22,7 @@ import base64
 import errno
 import hashlib
 import hmac
+import logging
 import os
 import posixpath
 import queue
@@ -47,6 +48,21 @@ from typing_extensions import Buffer
 
 from rcm.logging import logger
 from sandbox.accounts import SandboxAccount
+
+
+class _ClientHangups(logging.Filter):
+    """A client closing its socket at the end of a session is how SFTP sessions end, not a
+    server error: paramiko's transport thread reports it at ERROR, we keep it out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message.startswith("Socket exception:")
+            and ("Connection reset by peer" in message or "Broken pipe" in message)
+        )
+
+
+logging.getLogger("rcm.sandbox.sftp").addFilter(_ClientHangups())
 
 ACCOUNT_FOLDERS = ("outbound", "inbound/999", "inbound/277", "inbound/835", "inbound/271")
 UPLOAD_FOLDER = "outbound"

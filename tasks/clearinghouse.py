@@ -125,6 +125,17 @@ def upload_file(clearinghouse: str, name: str, data: bytes) -> str:
         return sftp.upload(None, name, data).path
 
 
+@task(name="upload-files-to-clearinghouse", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
+def upload_files(clearinghouse: str, files: list[tuple[str, bytes]]) -> list[str]:
+    """`upload_file` for a batch of (name, data) over one SFTP session. A retried batch finds
+    the files it sent before already there (same bytes: a no-op). Returns the remote paths."""
+    if not files:
+        return []
+    profile = clearinghouse_profile(clearinghouse)
+    with SftpSession(profile) as sftp:
+        return [sftp.upload(None, name, data).path for name, data in files]
+
+
 @task(name="move-to-processed", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
 def move_to_processed(clearinghouse: str, paths: list[str]) -> int:
     """Move handled files to the profile's processed folder, when it has one."""
@@ -176,4 +187,5 @@ __all__ = [
     "remote_name",
     "set_profile_overrides",
     "upload_file",
+    "upload_files",
 ]

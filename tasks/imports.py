@@ -62,6 +62,19 @@ def import_file(practice: str, kind: str, path: str, actor: str) -> ImportSummar
     )
 
 
+@task(name="import-inbox", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def import_inbox_files(practice: str, kinds: list[str], actor: str) -> list[ImportSummary]:
+    """Every CSV waiting in the practice's inbox for `kinds`, in that order, each imported in
+    its own transaction and then moved to ``imported/``. A retried batch imports again only
+    what it had not moved, and importing a file again changes nothing."""
+    done: list[ImportSummary] = []
+    for kind in kinds:
+        for path in list_inbox.fn(practice, kind):
+            done.append(import_file.fn(practice, kind, path, actor))
+            mark_imported.fn(path)
+    return done
+
+
 @task(name="mark-inbox-file-imported", cache_policy=NO_CACHE)
 def mark_imported(path: str) -> str:
     """Move an imported file into ``imported/`` beside it; returns the new path."""
@@ -77,6 +90,7 @@ __all__ = [
     "INBOX_KINDS",
     "ImportSummary",
     "import_file",
+    "import_inbox_files",
     "inbox_folder",
     "list_inbox",
     "mark_imported",

@@ -51,6 +51,12 @@ def load_practice(slug: str) -> PracticeRef:
         )
 
 
+@task(name="load-practices", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def load_practices(slugs: list[str]) -> list[PracticeRef]:
+    """`load_practice` for several practices, in the order given."""
+    return [load_practice.fn(slug) for slug in slugs]
+
+
 @task(name="list-active-practices", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def list_active_practices() -> list[str]:
     """Slugs of every active practice, in order."""
@@ -124,4 +130,5 @@ __all__ = [
     "apply_onboarding_file",
     "list_active_practices",
     "load_practice",
+    "load_practices",
 ]

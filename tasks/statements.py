@@ -62,16 +62,30 @@ def build_statements(practice_id: uuid.UUID, statement_date: date) -> StatementR
 def record_archived(statement_id: uuid.UUID, pdf_key: str, csv_key: str) -> None:
     """Where the statement's PDF and CSV are kept (the statements module leaves this to its
     caller). Keys already recorded are kept."""
+    record_many_archived.fn([(statement_id, pdf_key, csv_key)])
+
+
+@task(name="record-statements-archived", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def record_many_archived(items: list[tuple[uuid.UUID, str, str]]) -> int:
+    """`record_archived` for a batch of (statement, PDF key, CSV key), in one transaction."""
     from rcm.models import PatientStatement
 
     with transaction() as session:
-        row = session.get(PatientStatement, statement_id)
-        if row is None:
-            raise LookupError(f"no statement {statement_id}")
-        if row.pdf_key is None or row.csv_key is None:
-            row.pdf_key = row.pdf_key or pdf_key
-            row.csv_key = row.csv_key or csv_key
-            session.add(row)
+        for statement_id, pdf_key, csv_key in items:
+            row = session.get(PatientStatement, statement_id)
+            if row is None:
+                raise LookupError(f"no statement {statement_id}")
+            if row.pdf_key is None or row.csv_key is None:
+                row.pdf_key = row.pdf_key or pdf_key
+                row.csv_key = row.csv_key or csv_key
+                session.add(row)
+    return len(items)
 
 
-__all__ = ["StatementFiles", "StatementRun", "build_statements", "record_archived"]
+__all__ = [
+    "StatementFiles",
+    "StatementRun",
+    "build_statements",
+    "record_archived",
+    "record_many_archived",
+]

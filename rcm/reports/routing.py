@@ -4,7 +4,8 @@ Pure reads: the file's bytes and a Session in, a practice ID (or None) out.
 
 - 999: the functional group it acknowledges (AK102) from the sender it is addressed to
   (ISA08) → our outbound Interchange (sender_id, gs_control_number);
-- 277CA: the claims' patient control numbers (CLM01, unique per practice);
+- 277CA: the claims' patient control numbers (CLM01, unique per practice) under the billing
+  provider's NPI;
 - 835: the payee (rcm.posting.identify_practice: billing NPI, provider NPI or TIN);
 - 271: the echoed 270 trace numbers (EligibilityCheck.trace_number).
 
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from rcm.errors import PostingError
-from rcm.models import Claim, Direction, EligibilityCheck, Interchange
+from rcm.models import Claim, Direction, EligibilityCheck, Interchange, Practice
 
 
 def _one(practice_ids: Iterable[uuid.UUID]) -> uuid.UUID | None:
@@ -60,19 +61,39 @@ def practice_of_277ca(
 ) -> uuid.UUID | None:
     from rcm.x12.x277ca import parse_277ca
 
-    pcns = {
-        claim.patient_control_number
-        for ack in parse_277ca(data, file_name=file_name, strict=False)
-        for claim in ack.claims
-        if claim.patient_control_number
-    }
-    if not pcns:
+    # CLM01 is unique within a practice only: two practices may both have sent a claim
+    # "RIV-1001". The billing provider (2000C NM1*85, NPI) the claim was filed under tells them
+    # apart, as rcm.acknowledgments does when it applies the file.
+    by_npi: dict[str, set[str]] = {}
+    anonymous: set[str] = set()
+    for ack in parse_277ca(data, file_name=file_name, strict=False):
+        for item in ack.claim_acknowledgments():
+            pcn = item.claim.patient_control_number
+            if not pcn:
+                continue
+            provider = item.provider
+            if (
+                provider is not None
+                and provider.name is not None
+                and provider.name.id_qualifier == "XX"
+            ):
+                by_npi.setdefault(provider.name.id, set()).add(pcn)
+            else:
+                anonymous.add(pcn)
+    if not by_npi and not anonymous:
         return None
-    return _one(
-        session.scalars(
-            select(col(Claim.practice_id)).where(col(Claim.patient_control_number).in_(pcns))
+    found: list[uuid.UUID] = []
+    for npi, pcns in by_npi.items():
+        found += session.scalars(
+            select(col(Claim.practice_id))
+            .join(Practice, col(Practice.id) == col(Claim.practice_id))
+            .where(col(Practice.billing_npi) == npi, col(Claim.patient_control_number).in_(pcns))
         )
-    )
+    if anonymous:
+        found += session.scalars(
+            select(col(Claim.practice_id)).where(col(Claim.patient_control_number).in_(anonymous))
+        )
+    return _one(found)
 
 
 def practice_of_835(

@@ -141,3 +141,48 @@ def test_onboarding_checks_the_clearinghouse_and_round_trips_through_the_sandbox
     assert again.changes.get("created") == 0 and again.changes.get("updated") == 0
     assert world.counts() == counts
     assert not world.remote_files("inbound/271"), "the probe's answer was taken back"
+
+
+def _firm_artifact_keys() -> set[str]:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> set[str]:
+        # Not client.read_artifacts: on Prefect 3.8 its empty flow-run and task-run filters
+        # drop every artifact created by a flow rather than a task.
+        async with get_client() as client:
+            response = await client._client.post(
+                "/artifacts/filter", json={"limit": 200, "sort": "ID_DESC"}
+            )
+        return {a["key"] for a in response.json() if a.get("key")}
+
+    return asyncio.run(read())
+
+
+def test_daily_cycle_all_in_stages_runs_the_day_once(billing_world: BillingWorld) -> None:
+    from flows.daily import daily_cycle_all
+    from flows.responses import collect_responses_all
+
+    world = billing_world
+    assert daily_cycle_all(world.today) == {world.slug: "Completed"}
+    uploads = _uploaded(world)
+    assert any("_837P_" in name for name in uploads), uploads
+    world.sandbox.wait_for_uploads()
+    world.sandbox.run_cycle()
+    collected = collect_responses_all(world.today)[world.slug]
+    assert collected.processed >= 1 and "835" in collected.interchanges, collected
+    # The next day's run sends what posting created (secondary claims), and their answers come.
+    assert daily_cycle_all(world.today) == {world.slug: "Completed"}
+    world.sandbox.wait_for_uploads()
+    collect_responses_all(world.today)
+
+    before, uploads = world.counts(), _uploaded(world)
+    assert before["remittances"] >= 1 and before["ledger_entries"] > before["claims"]
+    assert daily_cycle_all(world.today) == {world.slug: "Completed"}
+    assert collect_responses_all(world.today)[world.slug].processed == 0
+    assert world.counts() == before
+    assert _uploaded(world) == uploads
+    # One artifact per kind for the whole firm, each row naming its practice.
+    keys = _firm_artifact_keys()
+    assert {"firm-claims-submitted", "firm-held-claims", "firm-kpis", "firm-submission"} <= keys

@@ -37,3 +37,18 @@ def test_flow_parameters_are_described_for_the_ui() -> None:
     schema = submit_claims.parameters.model_dump()["properties"]
     assert set(schema) == {"practice", "run_date", "interchange_id"}
     assert all(schema[name].get("description") for name in schema)
+
+
+def test_infra_prefect_yaml_defines_the_same_deployments_as_serve() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).parents[2] / "infra" / "prefect.yaml").read_text())
+    entries = {d["name"]: d for d in doc["deployments"]}
+    served = {f.deployment: f for f in (*SCHEDULED_FLOWS, *UNSCHEDULED_FLOWS)}
+    assert set(entries) == set(served)
+    for name, item in served.items():
+        module, function = entries[name]["entrypoint"].split(":")
+        assert module == item.flow.fn.__module__.replace(".", "/") + ".py", name
+        assert function == item.flow.fn.__name__, name
