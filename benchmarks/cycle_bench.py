@@ -19,8 +19,9 @@ patients imported; the sandbox clearinghouse starts in-process on loopback SFTP.
 2. the sandbox payers adjudicate (the payers' side: timed apart and left out of the platform's
    figures);
 3. `collect_responses_all` (every practice, each account read once): the 835s are archived
-   and posted (payments, denials, PLB); then a second adjudication round and `collect_responses_all` again post the reversals
-   (CLP02=22) and corrected payments the sandbox sends for some of the paid claims.
+   and posted (payments, denials, PLB); then a second adjudication round and
+   `collect_responses_all` again post the reversals (CLP02=22) and corrected payments the
+   sandbox sends for some of the paid claims.
 
 Each database's subprocess is stopped after RCM_BENCH_CYCLE_TIMEOUT seconds (default 1 h, 4 h
 with BENCH_FULL=1) and reported as `cycle.<database>.timed_out_after`.
@@ -309,7 +310,11 @@ def _cycle(
     answers_day = day + timedelta(days=1)
     figures: list[dict[str, Any]] = []
     failures: list[str] = []
-    with SandboxClearinghouse(paths.sandbox_root, paths.config_dir, args.seed) as clearinghouse:
+    # The sandbox (the payers' side) keeps its state in memory: written after every upload,
+    # it would cost time in proportion to all it remembers, on the platform's cores.
+    with SandboxClearinghouse(
+        paths.sandbox_root, paths.config_dir, args.seed, state_in_memory=True
+    ) as clearinghouse:
         set_profile_overrides("sandbox", clearinghouse.profile_overrides)
         # Start the Prefect API (a temporary server) before the clock does.
         _warm_up_prefect()

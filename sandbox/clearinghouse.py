@@ -10,6 +10,7 @@ hook. This is what `rcm sandbox start`, the demo and the end-to-end tests run in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,7 @@ from typing import Any
 from sandbox.accounts import SandboxAccount, demo_account
 from sandbox.adjudicator import Adjudicator, Clock
 from sandbox.sftp_server import SandboxSftpServer
+from sandbox.state import in_memory
 
 HOST_KEY_NAME = "host_key"
 
@@ -40,8 +42,14 @@ class SandboxClearinghouse:
         port: int = 0,
         host_key_path: Path | str | None = None,
         clock: Clock | None = None,
+        state_in_memory: bool = False,
     ) -> None:
+        """`state_in_memory`: keep the sandbox's state in memory while it runs and write it
+        on stop, instead of after every upload (for one process that owns the sandbox at
+        scale: the benchmarks)."""
         self.root = Path(root)
+        self._state_in_memory = state_in_memory
+        self._held_state: ExitStack | None = None
         self.root.mkdir(parents=True, exist_ok=True)
         self.adjudicator = Adjudicator(self.root, config_dir, seed, clock=clock)
         self.accounts = list(accounts) if accounts is not None else [demo_account()]
@@ -58,11 +66,19 @@ class SandboxClearinghouse:
         self.adjudicator.handle_upload(account, path)
 
     def start(self) -> SandboxClearinghouse:
+        if self._state_in_memory and self._held_state is None:
+            self._held_state = ExitStack()
+            self.adjudicator.state = self._held_state.enter_context(in_memory(self.root))
         self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        try:
+            self.server.stop()
+        finally:
+            if self._held_state is not None:
+                self._held_state.close()
+                self._held_state = None
 
     def __enter__(self) -> SandboxClearinghouse:
         return self.start()
