@@ -13,6 +13,11 @@ Figures (one JSON line each, see benchmarks/run.py):
   process, and x12.pyx12_validate_pool across all cores with a ProcessPoolExecutor;
   x12.pyx12_validate_837p(_pool): the same for an 837P batch built by `rcm.x12.x837` (the
   outbound gate), when that module is present.
+- x12.gate_837p_single / x12.gate_837p_pool: the outbound gate on RCM_BENCH_GATE_FILES
+  (default 8) 837P files of RCM_BENCH_GATE_CLAIMS (default 1000) claims, one process against
+  the gate's own pool (tasks._validation_pool), with the load average in the workload (the
+  figures swing with other work on the machine); x12.gate_837p_pool_cold_start: starting that
+  pool and validating a first file per worker.
 
 Sizes: RCM_BENCH_835_MB (default 20) for throughput, RCM_BENCH_BIG_MB (default 200) for memory,
 RCM_BENCH_VALIDATE_CLAIMS (default 2000) per validated file.
@@ -309,10 +314,110 @@ def bench_validate_837(claims: int) -> list[dict[str, Any]]:
     ]
 
 
+def _load() -> str:
+    try:
+        return "load average " + "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def _validate_timed(data: bytes) -> tuple[float, int]:
+    """`validate` in a pool worker: the CPU seconds it took and the errors it found."""
+    from rcm.x12.validate import validate
+
+    cpu = time.process_time()
+    report = validate(data)
+    return time.process_time() - cpu, len(report.errors)
+
+
+def bench_gate(files: int, claims: int) -> list[dict[str, Any]]:
+    """The 837P gate as batching runs it: `files` batches of `claims` claims validated one
+    after the other in this process, then on the gate's own pool (tasks._validation_pool,
+    RCM_VALIDATION_WORKERS or every core), timed warm and, separately, from a cold start."""
+    one = _837_bytes(claims)
+    if one is None:
+        return []
+    from rcm.x12.validate import validate
+    from tasks._validation_pool import ValidationPool, validation_workers, warm_pyx12
+
+    # Distinct files (the ISA13 differs) so nothing could be cached between them.
+    batch = [
+        one.replace(b"*000000001*0*P*", f"*{n + 1:09d}*0*P*".encode(), 1).replace(
+            b"~IEA*1*000000001~", f"~IEA*1*{n + 1:09d}~".encode()
+        )
+        for n in range(files)
+    ]
+    total = files * claims
+    workers = validation_workers() or (os.cpu_count() or 1)
+    load_before = _load()
+
+    warm_pyx12()  # maps loaded, as the pool's workers have them
+    started, cpu = time.perf_counter(), time.process_time()
+    for data in batch:
+        report = validate(data)
+        if report.errors:
+            raise RuntimeError(f"generated 837P is not valid: {report.errors[0].describe()}")
+    single_wall = time.perf_counter() - started
+    single_cpu = time.process_time() - cpu
+
+    cold_started = time.perf_counter()
+    pool = ValidationPool(workers)
+    try:
+        first = [pool.submit(validate, data) for data in batch[:workers]]
+        for future in first:
+            future.result()
+        cold_first = time.perf_counter() - cold_started
+        started = time.perf_counter()
+        futures = [pool.submit(_validate_timed, data) for data in batch]
+        timed = [future.result() for future in futures]
+        pooled_wall = time.perf_counter() - started
+    finally:
+        pool.shutdown()
+    if any(errors for _, errors in timed):
+        raise RuntimeError("a pooled 837P report differs from in-process")
+    pooled_cpu = sum(cpu for cpu, _ in timed)
+    load_after = _load()
+    workload = (
+        f"{files} files x {claims} 837P claims (benchmarks.x837_bench data), X222A1 map; "
+        f"{load_before} before, {load_after} after, {os.cpu_count()} cores"
+    )
+    single = total / single_wall
+    return [
+        _figure(
+            "x12.gate_837p_single",
+            round(single),
+            "claims/s",
+            workload + f", one process, wall (CPU: {round(total / single_cpu)} claims/s)",
+            None,
+        ),
+        _figure(
+            "x12.gate_837p_pool",
+            round(total / pooled_wall),
+            "claims/s",
+            workload
+            + f", tasks._validation_pool with {workers} warm workers, wall (CPU in the workers:"
+            + f" {round(total / pooled_cpu)} claims/s; {pooled_cpu / pooled_wall:.2f} cores"
+            + " busy on average)",
+            ("x12.gate_837p_single", round(single), "claims/s"),
+        ),
+        _figure(
+            "x12.gate_837p_pool_cold_start",
+            round(cold_first, 2),
+            "s",
+            f"pool start (forkserver, warm-up) plus the first {workers} file(s) of {claims}",
+            ("x12.gate_837p_single_file", round(claims / single, 2), "s"),
+        ),
+    ]
+
+
 def run() -> list[dict[str, Any]]:
     figures = bench_parse(int(os.environ.get("RCM_BENCH_835_MB", "20")))
     figures += bench_validate(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
     figures += bench_validate_837(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
+    figures += bench_gate(
+        int(os.environ.get("RCM_BENCH_GATE_FILES", "8")),
+        int(os.environ.get("RCM_BENCH_GATE_CLAIMS", "1000")),
+    )
     figures += bench_memory(int(os.environ.get("RCM_BENCH_BIG_MB", "200")))
     return figures
 

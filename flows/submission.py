@@ -202,15 +202,14 @@ def _prepare(
 
 
 def _build(pending: list[claim_tasks.BuiltFile], source: str) -> list[claim_tasks.BuiltFile]:
-    """Assigned files built and gated (on every core when the pool task exists), built ones
-    rebuilt byte for byte, archived ones sent from the archive."""
+    """Assigned files built and gated (pyx12 on every core), built ones rebuilt byte for byte,
+    archived ones sent from the archive."""
     assigned = [p.interchange_id for p in pending if p.status == "assigned"]
     built: dict[uuid.UUID, claim_tasks.BuiltFile] = {}
-    gate_many = getattr(claim_tasks, "build_and_gate_many", None)
-    if assigned and gate_many is not None:
-        built.update({b.interchange_id: b for b in gate_many(assigned, source)})
-    else:
-        built.update({i: claim_tasks.build_and_gate(i, source) for i in assigned})
+    if assigned:
+        built.update(
+            {b.interchange_id: b for b in claim_tasks.build_and_gate_many(assigned, source)}
+        )
     for waiting in pending:
         if waiting.status == "built":
             built[waiting.interchange_id] = claim_tasks.rebuild(waiting.interchange_id)

@@ -6,6 +6,8 @@ resolved from the environment or a Prefect Secret block by the connectors.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +20,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _default_config_dir() -> Path:
     local = Path.cwd() / "config"
     return local if local.is_dir() else PROJECT_ROOT / "config"
+
+
+def _default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/rcm, else ~/.cache/rcm: per user and host, shared by every process and
+    checkout (what is cached there is keyed by its source's version)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "rcm"
+    try:
+        return Path.home() / ".cache" / "rcm"
+    except RuntimeError:  # no home directory (some containers)
+        return Path(tempfile.gettempdir()) / "rcm-cache"
 
 
 class Settings(BaseSettings):
@@ -35,6 +49,10 @@ class Settings(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
     var_dir: Path = Path("./var")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Derived files rebuilt when missing or stale (the ICD-10-CM code set).",
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="Alternative S3 endpoint (moto, MinIO); None for AWS."
     )

@@ -150,6 +150,25 @@ def build_and_gate(interchange_id: uuid.UUID, source: str) -> BuiltFile:
         return _built(session, interchange_id, outcome.data, outcome.held_claim_ids, outcome.errors)
 
 
+@task(name="build-and-gate-837-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def build_and_gate_many(interchange_ids: list[uuid.UUID], source: str) -> list[BuiltFile]:
+    """`build_and_gate` for many assigned interchanges (any practices) in one transaction: the
+    files are built here and validated on the process pool (tasks._validation_pool, every
+    core; in this process when RCM_VALIDATION_WORKERS=0), then each is recorded built or
+    rejected. Results in the order of `interchange_ids`."""
+    from tasks._validation_pool import validation_executor
+
+    build_all = require("rcm.batching", "build_and_gate_all")
+    if not interchange_ids:
+        return []
+    executor = validation_executor()
+    with transaction() as session:
+        outcomes = build_all(session, list(interchange_ids), executor=executor, source=source)
+        return [
+            _built(session, o.interchange_id, o.data, o.held_claim_ids, o.errors) for o in outcomes
+        ]
+
+
 @task(name="rebuild-837", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def rebuild(interchange_id: uuid.UUID) -> BuiltFile:
     """An interchange built by an earlier run: its bytes again, byte for byte (the same
@@ -207,6 +226,7 @@ __all__ = [
     "ScrubSummary",
     "assign_batches",
     "build_and_gate",
+    "build_and_gate_many",
     "create_claims",
     "envelope_settings",
     "pending_interchanges",

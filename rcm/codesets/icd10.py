@@ -1,7 +1,12 @@
-"""ICD-10-CM, flattened once per process from simple-icd-10-cm into frozensets.
+"""ICD-10-CM, flattened from simple-icd-10-cm into frozensets, loaded once per process.
 
-simple-icd-10-cm parses the CMS tabular XML on import (about 1.5 s); everything the scrubber asks
-afterwards is a set or dict lookup on dotless upper-case codes, as claims store them.
+simple-icd-10-cm parses the CMS tabular XML on import (1.5-2 s on an idle core, 7 s on a loaded
+one); everything the scrubber and the charges import ask is a set or dict lookup on dotless
+upper-case codes, as claims store them. So the flattened set is built once per machine into the
+cache folder (settings.cache_dir, RCM_CACHE_DIR; keyed by the simple-icd-10-cm version and
+CACHE_FORMAT) and every process after that loads it in a few tens of milliseconds. A cache file
+that is missing, stale or corrupt is rebuilt; one that cannot be written (a read-only home) just
+means every process builds its own, as before.
 
 The bundled release is April 2026. Other releases (a new fiscal year every October 1, sometimes an
 April update) can be added from CMS's order file, icd10cm_order_<YYYY>.txt: fixed width, order
@@ -13,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -107,10 +113,124 @@ def _build_from_simple_icd_10_cm() -> Icd10CodeSet:
     )
 
 
+# Bump when _build_from_simple_icd_10_cm or the cache layout changes: older files are then
+# stale and rebuilt.
+CACHE_FORMAT = 1
+_CACHE_KIND = "icd10cm"
+_SOURCE = "simple-icd-10-cm"
+
+
+def _source_version() -> str:
+    """The installed simple-icd-10-cm's version, without importing it (the import is the slow
+    part)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(_SOURCE)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def cache_path(cache_dir: Path | None = None) -> Path:
+    """Where the flattened bundled release is cached for this simple-icd-10-cm version."""
+    from rcm.codesets import _cache
+
+    folder = cache_dir if cache_dir is not None else _cache.cache_dir()
+    return folder / f"{_CACHE_KIND}-{_SOURCE}-{_source_version()}.f{CACHE_FORMAT}.txt"
+
+
+def _cache_header(source_version: str) -> dict[str, object]:
+    return {
+        "kind": _CACHE_KIND,
+        "format": CACHE_FORMAT,
+        "source": _SOURCE,
+        "source_version": source_version,
+    }
+
+
+def _dump(code_set: Icd10CodeSet) -> tuple[dict[str, object], bytes]:
+    """Header fields and body: three lines of space-separated codes (billable, headers,
+    code=parent pairs for more_specific)."""
+    lines = [
+        " ".join(sorted(code_set.billable)),
+        " ".join(sorted(code_set.headers)),
+        " ".join(f"{code}={parent}" for code, parent in sorted(code_set.more_specific.items())),
+    ]
+    header: dict[str, object] = {
+        "version": code_set.version,
+        "effective_from": code_set.effective_from.isoformat(),
+        "effective_to": code_set.effective_to.isoformat(),
+        "counts": [len(code_set.billable), len(code_set.headers), len(code_set.more_specific)],
+    }
+    return header, "\n".join(lines).encode("ascii")
+
+
+def _load(header: dict[str, object], body: bytes) -> Icd10CodeSet:
+    from rcm.codesets._cache import CacheMiss
+
+    try:
+        billable_line, headers_line, specific_line = body.decode("ascii").split("\n")
+        billable = frozenset(billable_line.split())
+        headers = frozenset(headers_line.split())
+        more_specific = dict(pair.split("=", 1) for pair in specific_line.split())
+        code_set = Icd10CodeSet(
+            version=str(header["version"]),
+            effective_from=date.fromisoformat(str(header["effective_from"])),
+            effective_to=date.fromisoformat(str(header["effective_to"])),
+            billable=billable,
+            headers=headers,
+            more_specific=MappingProxyType(more_specific),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CacheMiss(f"unreadable body ({type(exc).__name__})") from None
+    counts = [len(billable), len(headers), len(more_specific)]
+    if header.get("counts") != counts or not billable:
+        raise CacheMiss("counts do not match the header")
+    return code_set
+
+
+def load_icd10cm_cached(
+    cache_dir: Path | None = None,
+    *,
+    build: Callable[[], Icd10CodeSet] | None = None,
+) -> Icd10CodeSet:
+    """The bundled release from the cache file, or built (by `build`, default from
+    simple-icd-10-cm) and cached when the file is missing, stale or corrupt."""
+    from rcm.codesets import _cache
+    from rcm.logging import logger
+
+    source_version = _source_version()
+    expected = _cache_header(source_version)
+    try:
+        path = cache_path(cache_dir)
+    except Exception as exc:  # settings unreadable: build without a cache
+        logger.warning("ICD-10-CM cache folder unavailable ({}); building in memory", exc)
+        return (build or _build_from_simple_icd_10_cm)()
+    try:
+        return _load(*_cache.read(path, expected))
+    except _cache.CacheMiss as miss:
+        reason = str(miss)
+    started = time.perf_counter()
+    code_set = (build or _build_from_simple_icd_10_cm)()
+    built = time.perf_counter() - started
+    header, body = _dump(code_set)
+    try:
+        _cache.write(path, {**expected, **header}, body)
+    except OSError as exc:
+        logger.warning(
+            "ICD-10-CM built in {:.1f} s but not cached in {} ({})", built, path.parent, exc
+        )
+    else:
+        log = logger.info if reason == "absent" else logger.warning
+        log("ICD-10-CM cache {} ({}): built in {:.1f} s", path.name, reason, built)
+    return code_set
+
+
 @lru_cache(maxsize=1)
 def icd10cm() -> Icd10CodeSet:
-    """The ICD-10-CM release bundled with simple-icd-10-cm, built once per process."""
-    return _build_from_simple_icd_10_cm()
+    """The ICD-10-CM release bundled with simple-icd-10-cm, loaded once per process (from the
+    cache file, built into it on first use)."""
+    return load_icd10cm_cached()
 
 
 def parse_icd10cm_order(
@@ -251,14 +371,17 @@ def describe(code: str) -> str | None:
 
 
 __all__ = [
+    "CACHE_FORMAT",
     "ICD10CM_START",
     "Icd10CodeSet",
     "Icd10File",
     "Icd10Releases",
     "Icd10Status",
+    "cache_path",
     "describe",
     "icd10cm",
     "is_external_cause",
+    "load_icd10cm_cached",
     "load_icd10cm_order",
     "parse_icd10cm_order",
     "release_dates_from_name",

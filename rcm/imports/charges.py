@@ -156,9 +156,12 @@ class _Encounter:
 
 
 def _icd_exists(code: str) -> bool:
-    import simple_icd_10_cm as icd
+    """A category, subcategory or code of the bundled ICD-10-CM release (for a dotless
+    upper-case code of the right shape, what simple_icd_10_cm.is_valid_item answers), from the
+    code set the scrubber uses: loaded from its cache, without importing simple_icd_10_cm."""
+    from rcm.codesets.icd10 import icd10cm
 
-    return bool(icd.is_valid_item(code))
+    return icd10cm().status(code) != "invalid"
 
 
 def _diagnosis_kind(sequence: int, code: str) -> str:

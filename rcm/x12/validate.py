@@ -31,9 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import pyx12.errors
 import pyx12.map_if
 import pyx12.map_index
+import pyx12.nodeCounter
 import pyx12.params
+import pyx12.path
+import pyx12.segment
+import pyx12.validation
 import pyx12.x12n_document
 
 from rcm.errors import X12Error, X12SyntaxError, X12ValidationError
@@ -219,8 +224,72 @@ def _redact(message: str, value: Any) -> str:
     return text
 
 
+# pyx12 fast paths. Three of pyx12's hot spots redo the same work on every call; profiling
+# `validate()` on a 1,000-claim 837P put them at about a quarter of pyx12's time:
+# NodeCounter.reset_to_node re-formats and re-splits its own path once per counter key,
+# Segment._parse_refdes parses the same reference designators ("CLM01", "SV101-2") with a regex
+# for every element read, and validation.contains_control_character builds two dictionaries
+# with 23 chr() calls for every element value. The replacements return exactly what the
+# originals return (a path is a child exactly when its text starts with the parent's text and a
+# "/"; a value with no non-printable character has no control character); the test suite runs
+# the X12 corpus both ways. Like the map cache they are installed only while our own run holds
+# _PYX12_LOCK.
+
+_original_reset_to_node = pyx12.nodeCounter.NodeCounter.reset_to_node
+_original_parse_refdes = pyx12.segment.Segment._parse_refdes
+_original_contains_control_character = pyx12.validation.contains_control_character
+
+
+def _reset_to_node(self: Any, xpath: Any) -> None:
+    prefix = pyx12.nodeCounter.NodeCounter.makeX12Path(xpath).format() + "/"
+    for key in [k for k in self._dict if k.format().startswith(prefix)]:
+        del self._dict[key]
+
+
+_REFDES: dict[str, tuple[str | None, int | None, int | None]] = {}
+
+
+def _parse_refdes(self: Any, ref_des: str) -> tuple[int | None, int | None]:
+    parsed = _REFDES.get(ref_des)
+    if parsed is None:
+        path = pyx12.path.X12Path(ref_des)
+        parsed = (
+            path.seg_id,
+            path.ele_idx - 1 if path.ele_idx is not None else None,
+            path.subele_idx - 1 if path.subele_idx is not None else None,
+        )
+        if len(_REFDES) < 4096:
+            _REFDES[ref_des] = parsed
+    seg_id, ele_idx, comp_idx = parsed
+    if seg_id is not None and seg_id != self.seg_id:
+        raise pyx12.errors.EngineError(
+            "Invalid Reference Designator: %s, seg_id: %s" % (ref_des, self.seg_id)  # noqa: UP031
+        )
+    return (ele_idx, comp_idx)
+
+
+def _contains_control_character(
+    str_val: str, charset: str = "B", icvn: str = "00401"
+) -> tuple[bool, str | None]:
+    if isinstance(str_val, str) and str_val.isprintable():
+        return (False, None)
+    return _original_contains_control_character(str_val, charset, icvn)  # type: ignore[no-any-return]
+
+
+def _install_fast_paths() -> None:
+    pyx12.nodeCounter.NodeCounter.reset_to_node = _reset_to_node  # type: ignore[method-assign]
+    pyx12.segment.Segment._parse_refdes = _parse_refdes  # type: ignore[method-assign]
+    pyx12.validation.contains_control_character = _contains_control_character
+
+
+def _remove_fast_paths() -> None:
+    pyx12.nodeCounter.NodeCounter.reset_to_node = _original_reset_to_node  # type: ignore[method-assign]
+    pyx12.segment.Segment._parse_refdes = _original_parse_refdes  # type: ignore[method-assign]
+    pyx12.validation.contains_control_character = _original_contains_control_character
+
+
 def _run_pyx12(
-    text: str, *, use_cached_maps: bool = True
+    text: str, *, use_cached_maps: bool = True, use_fast_paths: bool = True
 ) -> tuple[bool, str, dict[str, Any], list[str], list[tuple[int, str, str]]]:
     """pyx12 over `text`: its verdict, its 999 text, its error tree, its own failures, and the
     errors it logged (segment number, kind, message)."""
@@ -233,6 +302,8 @@ def _run_pyx12(
             logger.addHandler(capture)
         if use_cached_maps:
             pyx12.map_if.load_map_file = _load_map_file  # type: ignore[assignment]
+        if use_fast_paths:
+            _install_fast_paths()
         try:
             ok = pyx12.x12n_document.x12n_document(
                 _params(), io.StringIO(text), ack, None, None, tree
@@ -242,6 +313,7 @@ def _run_pyx12(
             ok = False
         finally:
             pyx12.map_if.load_map_file = _original_load_map_file
+            _remove_fast_paths()
             for logger in loggers:
                 logger.removeHandler(capture)
     try:
