@@ -41,9 +41,13 @@ class DemoSummary:
     sandbox_checks: list[tuple[str, bool, str]] = field(default_factory=list)
     claims: list[tuple[str, str, int, str]] = field(default_factory=list)
     kpis: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    activity: list[tuple[str, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     payers: int = 0
     claim_count: int = 0
+    corrected_created: int = 0
+    corrected_submitted: int = 0
+    corrected_paid: int = 0
     prefect_api: str | None = None
 
 
@@ -121,6 +125,7 @@ def command(
         [(step, "yes" if ok else "NO", detail) for step, ok, detail in summary.sandbox_checks],
     )
     print_table("Claims by status", ["practice", "status", "claims", "billed"], summary.claims)
+    print_table("The revenue cycle, all practices", ["step", "count"], summary.activity)
     for slug, rows in summary.kpis.items():
         print_table(
             f"KPIs: {slug}",
@@ -130,6 +135,10 @@ def command(
     for failure in summary.failures:
         console.print(f"[red]failed:[/red] {failure}", highlight=False)
     console.print(f"Claims: {summary.claim_count} across {summary.payers} payers")
+    console.print(
+        f"Corrected claims (frequency 7, REF*F8): {summary.corrected_created} created, "
+        f"{summary.corrected_submitted} sent, {summary.corrected_paid} paid"
+    )
     console.print(f"Database: {database_url}")
     console.print(f"Archive:  {workdir / 'archive'}  (every file sent and received, KPI reports)")
     console.print(f"Sandbox:  {workdir / 'sandbox'}")
@@ -341,13 +350,102 @@ def _run_days(
                 )
         summary.claim_count = session.exec(select(func.count()).select_from(Claim)).one()
         summary.payers = session.exec(select(func.count(func.distinct(Claim.payer_id)))).one()
+        _activity(session, summary)
     engine.dispose()
     return summary
 
 
+def _activity(session: Any, summary: DemoSummary) -> None:
+    """What the cycles did, all practices together: one row per step of the revenue cycle."""
+    from sqlmodel import col, func, select
+
+    from rcm.models import (
+        Appeal,
+        AppealStatus,
+        Claim,
+        ClaimPayment,
+        ClaimStatus,
+        Denial,
+        Direction,
+        EligibilityCheck,
+        FrequencyCode,
+        Interchange,
+        PatientStatement,
+        PayerResponsibility,
+        Remittance,
+    )
+
+    def count(query: Any) -> int:
+        return int(session.exec(query).one() or 0)
+
+    def files(direction: Direction, *kinds: str) -> int:
+        return count(
+            select(func.count())
+            .select_from(Interchange)
+            .where(col(Interchange.direction) == direction.value)
+            .where(col(Interchange.kind).in_(kinds))
+        )
+
+    paid = [ClaimStatus.PAID.value, ClaimStatus.PARTIAL.value, ClaimStatus.CLOSED.value]
+
+    def claims(*where: Any) -> tuple[int, int, int]:
+        base = select(func.count()).select_from(Claim).where(*where)
+        return (
+            count(base),
+            count(base.where(col(Claim.submitted_at).is_not(None))),
+            count(base.where(col(Claim.status).in_(paid))),
+        )
+
+    checks = count(select(func.count()).select_from(EligibilityCheck))
+    answered = count(
+        select(func.count())
+        .select_from(EligibilityCheck)
+        .where(col(EligibilityCheck.responded_at).is_not(None))
+    )
+    all_claims = claims()
+    corrected = claims(col(Claim.frequency_code) == FrequencyCode.REPLACEMENT.value)
+    secondary = claims(col(Claim.payer_responsibility) != PayerResponsibility.PRIMARY.value)
+    summary.corrected_created, summary.corrected_submitted, summary.corrected_paid = corrected
+    appeals = count(
+        select(func.count())
+        .select_from(Appeal)
+        .where(col(Appeal.status) != AppealStatus.DRAFT.value)
+    )
+    summary.activity = [
+        ("eligibility checks (270 → 271)", f"{checks} asked, {answered} answered"),
+        (
+            "claims (837P/837I)",
+            f"{all_claims[0]} created, {all_claims[1]} sent in "
+            f"{files(Direction.OUTBOUND, '837P', '837I')} files",
+        ),
+        (
+            "acknowledgments",
+            f"{files(Direction.INBOUND, '999')} 999, {files(Direction.INBOUND, '277CA')} 277CA",
+        ),
+        (
+            "ERAs (835) posted",
+            f"{count(select(func.count()).select_from(Remittance))} remittances, "
+            f"{count(select(func.count()).select_from(ClaimPayment))} claim payments",
+        ),
+        ("denials", str(count(select(func.count()).select_from(Denial)))),
+        ("appeals submitted", str(appeals)),
+        (
+            "corrected claims (frequency 7)",
+            f"{corrected[0]} created, {corrected[1]} sent, {corrected[2]} paid",
+        ),
+        (
+            "secondary claims",
+            f"{secondary[0]} created, {secondary[1]} sent, {secondary[2]} paid",
+        ),
+        ("patient statements", str(count(select(func.count()).select_from(PatientStatement)))),
+    ]
+
+
 def _demo_policies(doc: Any) -> Any:
     """The demo's practices appeal every denial the CARC table says to appeal and correct
-    claims automatically, so one short run shows the whole denial workflow."""
+    claims automatically (with the fix the denial makes clear, e.g. the GP modifier a CO-4 on a
+    therapy code asks for; other corrections go to the billers' queue), so one short run shows
+    the whole denial workflow."""
     from rcm.denials.carc import DenialCategory
 
     policies = doc.policies.model_copy(

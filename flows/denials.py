@@ -1,5 +1,10 @@
 """work_denials: appeals and corrected claims where the practice's policy says to act without a
-biller (auto_appeal_categories, auto_correct); denials near their appeal deadline escalated."""
+biller (auto_appeal_categories, auto_correct); denials near their appeal deadline escalated.
+
+With auto_correct, a denied claim is corrected only with the fix its denials make clear (the
+therapy modifier a CO-4 asks for, say: rcm.denials.fixes); a denial whose fix cannot be inferred
+goes to the billers' corrections queue instead of a corrected claim identical to the denied one.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,10 @@ class DenialWorkSummary:
     available: bool = True
     appeals: int = 0
     corrected_claims: int = 0
+    queued_for_correction: int = 0
     escalated: int = 0
     appeal_ids: list[uuid.UUID] = field(default_factory=list)
+    corrected_claim_ids: list[uuid.UUID] = field(default_factory=list)
 
 
 @flow(name="work-denials")
@@ -77,9 +84,27 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
             denial_tasks.submit_appeal(letter.appeal_id, key, source)
             summary.appeals += 1
             summary.appeal_ids.append(letter.appeal_id)
+        corrections: list[dict[str, object]] = []
         for claim_id in work["correct"]:
-            denial_tasks.correct_claim(claim_id, source)
+            outcome = denial_tasks.correct_claim(claim_id, source)
+            summary.queued_for_correction += outcome.queued
+            if outcome.corrected_claim_id is None:
+                continue
             summary.corrected_claims += 1
+            summary.corrected_claim_ids.append(outcome.corrected_claim_id)
+            corrections.append(
+                {
+                    "denied_claim_id": outcome.claim_id,
+                    "corrected_claim_id": outcome.corrected_claim_id,
+                    "fixes": "; ".join(outcome.fixes),
+                }
+            )
+        publish_table(
+            f"{ref.slug}-corrected-claims",
+            corrections,
+            f"Corrected (frequency 7) claims created on {today}, with the fixes applied",
+            ["denied_claim_id", "corrected_claim_id", "fixes"],
+        )
     if domain_function("rcm.denials", "assign_denial") is not None:
         for denial_id in denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS):
             denial_tasks.escalate(denial_id, source)
@@ -102,15 +127,18 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
         {
             "appeals submitted": summary.appeals,
             "corrected claims created": summary.corrected_claims,
+            "denials queued for a biller's correction": summary.queued_for_correction,
             "denials escalated": summary.escalated,
             "denials near their deadline": len(near),
         }
     )
     report.publish(f"{ref.slug}-denials")
     logger.info(
-        "denial work done: {} appeal(s), {} corrected claim(s), {} escalated",
+        "denial work done: {} appeal(s), {} corrected claim(s), {} queued for correction, "
+        "{} escalated",
         summary.appeals,
         summary.corrected_claims,
+        summary.queued_for_correction,
         summary.escalated,
         practice=ref.slug,
     )

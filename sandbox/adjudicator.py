@@ -509,7 +509,8 @@ class Adjudicator:
                         acc.deductible_used -= a.amount
 
     def _original_of(self, record: ClaimRecord) -> ClaimRecord | None:
-        """The paid claim a replacement (7) or void (8) names by its payer claim number."""
+        """The claim a replacement (7) or void (8) names by its payer claim number: one the
+        payer adjudicated (paid or denied) and no replacement or void has taken back yet."""
         wanted = record.claim.original_claim_number
         for key in sorted(self.state.claims):
             other = self.state.claims[key]

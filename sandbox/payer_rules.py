@@ -202,6 +202,16 @@ class NecessityRule(BaseModel):
     dx_prefixes: list[str]
 
 
+class ModifierRule(BaseModel):
+    """A line billing one of `procedures` must carry one of `any_of` (CO-4): e.g. a payer that
+    follows CMS's "always therapy" policy wants GP, GO or GN on every therapy code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    procedures: list[str]
+    any_of: list[str] = Field(min_length=1)
+
+
 class PayerRules(BaseModel):
     """One sandbox payer. Fields left out come from `defaults`, then config/payers.yaml."""
 
@@ -214,6 +224,7 @@ class PayerRules(BaseModel):
     requires_referring_for: list[str] = Field(default_factory=list)
     bundles: list[BundleRule] = Field(default_factory=list)
     medical_necessity: list[NecessityRule] = Field(default_factory=list)
+    required_modifiers: list[ModifierRule] = Field(default_factory=list)
     default_allowed_percent: Decimal = Decimal("60")
     copay_procedure_prefixes: list[str] = Field(default_factory=lambda: ["992"])
     reversal_probability: float = Field(default=0.0, ge=0, le=1)
@@ -232,6 +243,7 @@ class PayerRules(BaseModel):
 
 
 DEFAULT_RARCS: Mapping[str, tuple[str, ...]] = {
+    "4": ("M78",),  # missing/incomplete/invalid HCPCS modifier
     "16": ("N286",),  # missing/invalid referring provider identifier
     "18": ("N522",),
     "26": ("N30",),
@@ -789,6 +801,9 @@ def _line_denial_reason(line: LineIn, claim: ClaimIn, rules: PayerRules) -> str 
         return "197"
     if procedure in rules.requires_referring_for and not claim.referring_npi:
         return "16"
+    for required in rules.required_modifiers:
+        if procedure in required.procedures and not set(line.modifiers) & set(required.any_of):
+            return "4"
     for rule in rules.medical_necessity:
         if rule.procedure != procedure:
             continue

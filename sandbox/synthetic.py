@@ -6,7 +6,8 @@ appointments and charges CSVs (docs/import-formats.md) and the sandbox payer's r
 names come from short lists, member IDs are random, and the code mixes follow each specialty's
 everyday billing so scrubbing and adjudication have realistic work to do, including the cases a
 billing firm sees every day (inactive coverage, a member ID the payer does not know, a secondary
-payer nobody told the practice about, a procedure billed without its prior authorization).
+payer nobody told the practice about, a procedure billed without its prior authorization, a
+therapy visit keyed without its therapy modifier).
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ class Specialty:
     # Each pattern is one encounter: its lines.
     patterns: tuple[tuple[Visit, ...], ...]
     type_of_bill: str = ""
+    # The share of encounters whose charges arrive without these modifiers (a charge keyed from
+    # an EHR template that lacks them). The scrubber cannot know they are missing; the payers
+    # whose rules require them deny the lines (CO-4, config/sandbox/payer_rules.yaml).
+    dropped_modifiers: tuple[str, ...] = ()
+    dropped_modifier_rate: float = 0.0
 
 
 _D = Decimal
@@ -180,6 +186,8 @@ OUTPATIENT_REHAB = Specialty(
         ),
     ),
     type_of_bill="0131",
+    dropped_modifiers=("GP", "GO", "GN"),
+    dropped_modifier_rate=0.10,
 )
 
 
@@ -329,12 +337,21 @@ class SyntheticPractice:
         return _csv(columns, rows)
 
     def charges_csv(
-        self, service_date: date, encounters: int, *, distinct_patients: bool = False
+        self,
+        service_date: date,
+        encounters: int,
+        *,
+        distinct_patients: bool = False,
+        dropped_modifier_rate: float | None = None,
     ) -> bytes:
         """One day of charges: `encounters` visits, one row per service line.
 
         With `distinct_patients` no patient has two visits that day (while there are enough
         patients): the duplicate-claim edit then only fires on what the payers' rules plant.
+        `dropped_modifier_rate` overrides the specialty's share of visits keyed without its
+        `dropped_modifiers` (the rehab practice's therapy modifier). That share of the day's
+        visits (rounded at random) is picked by a generator of its own, so changing it changes
+        nothing else about the day.
         """
         rng = random.Random(f"{self.seed}:{self.slug}:charges:{service_date}")
         visitors: list[SyntheticPatient] = []
@@ -364,6 +381,11 @@ class SyntheticPractice:
         ]
         rows = []
         spec = self.specialty
+        keyed_without = self._visits_missing_modifiers(
+            service_date,
+            encounters,
+            spec.dropped_modifier_rate if dropped_modifier_rate is None else dropped_modifier_rate,
+        )
         for n in range(encounters):
             patient = visitors[n] if n < len(visitors) else rng.choice(self.patients)
             card = patient.primary
@@ -385,8 +407,10 @@ class SyntheticPractice:
                 referring = rng.choice(self.referring_npis)
             rendering = rng.choice(self.rendering_npis)
             encounter_id = f"E{service_date:%Y%m%d}{n + 1:05d}"
+            dropped = set(spec.dropped_modifiers) if n in keyed_without else set()
             for line_number, visit in enumerate(lines, start=1):
                 pointers = [str(diagnoses.index(code) + 1) for code in visit.diagnoses][:4]
+                modifiers = [m for m in visit.modifiers if m not in dropped]
                 rows.append(
                     {
                         "encounter_id": encounter_id,
@@ -403,7 +427,7 @@ class SyntheticPractice:
                         else visit.place_of_service,
                         "claim_type": spec.claim_type,
                         "procedure_code": visit.procedure,
-                        "modifiers": "|".join(visit.modifiers),
+                        "modifiers": "|".join(modifiers),
                         "units": str(visit.units),
                         "charge": str(visit.charge * visit.units),
                         "diagnosis_codes": "|".join(diagnoses),
@@ -416,6 +440,17 @@ class SyntheticPractice:
                     }
                 )
         return _csv(columns, rows)
+
+    def _visits_missing_modifiers(
+        self, service_date: date, encounters: int, rate: float
+    ) -> set[int]:
+        """Which of the day's visits (by index) arrive without the specialty's dropped
+        modifiers: `rate` of them, so every day of a demo has its few."""
+        if not self.specialty.dropped_modifiers or rate <= 0 or encounters <= 0:
+            return set()
+        draw = random.Random(f"{self.seed}:{self.slug}:dropped-modifiers:{service_date}")
+        count = min(encounters, int(rate * encounters + draw.random()))
+        return set(draw.sample(range(encounters), count))
 
     def roster_members(self) -> list[Member]:
         """The payers' side: one roster member per card the payer knows (docs/sandbox.md)."""

@@ -76,16 +76,33 @@ def submit_appeal(appeal_id: uuid.UUID, letter_archive_key: str, actor: str) -> 
         submit(session, appeal_id, letter_archive_key=letter_archive_key, actor=actor)
 
 
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    """A denied claim worked by `correct_claim`: corrected (the new claim and what was fixed),
+    queued for a biller (how many denials went to the corrections queue now), or left alone."""
+
+    claim_id: uuid.UUID
+    corrected_claim_id: uuid.UUID | None
+    queued: int
+    fixes: tuple[str, ...]
+    note: str
+
+
 @task(name="create-corrected-claim", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def correct_claim(claim_id: uuid.UUID, actor: str) -> uuid.UUID:
-    """A frequency 7 replacement of a denied claim (rcm.appeals.create_corrected_claim); the
-    next submission scrubs and sends it."""
-    create = require("rcm.appeals", "create_corrected_claim")
+def correct_claim(claim_id: uuid.UUID, actor: str) -> CorrectionOutcome:
+    """A frequency 7 replacement of a denied claim with the fixes its denials make clear
+    (rcm.appeals.auto_correct_claim), or its denials in the billers' corrections queue when no
+    fix can be inferred; the next submission scrubs and sends a corrected claim."""
+    correct = require("rcm.appeals", "auto_correct_claim")
     with transaction() as session:
-        claim = create(
-            session, claim_id, reason="corrected per the payer's denial (auto)", actor=actor
+        done = correct(session, claim_id, actor=actor)
+        return CorrectionOutcome(
+            claim_id=done.claim_id,
+            corrected_claim_id=done.corrected_claim_id,
+            queued=len(done.queued_denial_ids),
+            fixes=tuple(fix.describe() for fix in done.fixes),
+            note=done.note,
         )
-        return claim.id
 
 
 @task(name="escalate-denial", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
@@ -98,6 +115,7 @@ def escalate(denial_id: uuid.UUID, actor: str) -> None:
 
 __all__ = [
     "ESCALATION_ASSIGNEE",
+    "CorrectionOutcome",
     "DraftLetter",
     "appeal_letter",
     "correct_claim",

@@ -9,13 +9,16 @@ reprocessing 835 moves the claim on).
 
 `create_corrected_claim` is the other path: a frequency 7 replacement claim that references the
 original's payer claim control number (REF*F8); the original becomes REPLACED when the graph
-allows it (from DENIED).
+allows it (from DENIED). `auto_correct_claim` is that path without a biller: it applies the fixes
+the denials themselves make clear (rcm.denials.fixes, e.g. the therapy modifier a CO-4 asks for)
+and creates the corrected claim, or, when a fix cannot be inferred, puts the denials in the
+billers' corrections queue. A corrected claim identical to the denied one is never sent.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -27,6 +30,8 @@ from sqlmodel import Session, col
 
 from rcm.claims.states import can_transition, transition
 from rcm.denials.carc import load_carc_table
+from rcm.denials.fixes import LineFix, apply_plan, correction_denials, plan_correction
+from rcm.denials.queue import assign_denial
 from rcm.errors import RcmError, StateError
 from rcm.models import (
     Appeal,
@@ -385,12 +390,18 @@ def record_appeal_outcome(
 
 
 def create_corrected_claim(
-    session: Session, claim_id: uuid.UUID, *, reason: str, actor: str = "system"
+    session: Session,
+    claim_id: uuid.UUID,
+    *,
+    reason: str,
+    actor: str = "system",
+    fixes: Sequence[LineFix] = (),
 ) -> Claim:
     """The corrected-claim path out of a denial caused by a coding or data error: a frequency 7
     claim replacing `claim_id` (rcm.claims.corrections: same encounter with its corrected lines,
     REF*F8 to the original's payer claim control number, the ledger moved to the new claim),
-    and the original's open denials marked corrected. Flushes; the caller commits."""
+    and the original's open denials marked corrected. `fixes` (what was changed on the lines)
+    go into the audit trail. Flushes; the caller commits."""
     from rcm.claims.corrections import create_replacement_claim
 
     original = session.get(Claim, claim_id)
@@ -420,18 +431,114 @@ def create_corrected_claim(
             action="claim.corrected",
             entity_type="claim",
             entity_id=str(corrected.id),
-            detail={"original_claim_id": str(original.id)},
+            detail={
+                "original_claim_id": str(original.id),
+                "fixes": [fix.as_dict() for fix in fixes],
+            },
         )
     )
     session.flush()
     return corrected
 
 
+CORRECTIONS_QUEUE = "corrections"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoCorrection:
+    """What `auto_correct_claim` did with one denied claim."""
+
+    claim_id: uuid.UUID
+    corrected_claim_id: uuid.UUID | None = None
+    fixes: tuple[LineFix, ...] = ()
+    queued_denial_ids: tuple[uuid.UUID, ...] = ()
+    note: str = ""
+
+    @property
+    def corrected(self) -> bool:
+        return self.corrected_claim_id is not None
+
+
+def auto_correct_claim(
+    session: Session,
+    claim_id: uuid.UUID,
+    *,
+    actor: str = "system",
+    queue: str = CORRECTIONS_QUEUE,
+) -> AutoCorrection:
+    """Correct a DENIED claim without a biller when its denials say what to fix.
+
+    The denials that recommend a corrected claim are planned (rcm.denials.fixes). When every one
+    has a fix, the fixes are applied to the encounter's lines and a frequency 7 claim replaces
+    the denied one (`create_corrected_claim`). Otherwise nothing is changed and those denials
+    not yet with anyone are assigned to `queue`, the billers' corrections queue, with the reason
+    in the audit trail. A claim no longer DENIED (appealed, corrected already) is left alone, so
+    asking again is harmless. Flushes; the caller commits."""
+    claim = session.get(Claim, claim_id)
+    if claim is None:
+        raise AppealError(f"no claim {claim_id}")
+    status = ClaimStatus(claim.status)
+    if status is not ClaimStatus.DENIED:
+        return AutoCorrection(claim.id, note=f"claim is {status.value}; nothing to correct")
+    plan = plan_correction(session, claim.id)
+    if not plan.denial_ids:
+        return AutoCorrection(claim.id, note="no open denial asks for a corrected claim")
+    if not plan.automatic:
+        why = {u.denial_id: u.reason for u in plan.unresolved}
+        return _queue_for_biller(session, claim, why, plan.describe(), actor=actor, queue=queue)
+    if not claim.payer_claim_control_number:
+        note = "no payer claim control number to name in REF*F8"
+        return _queue_for_biller(session, claim, {}, note, actor=actor, queue=queue)
+    apply_plan(session, plan)
+    description = plan.describe()
+    corrected = create_corrected_claim(
+        session,
+        claim.id,
+        reason=f"corrected per the payer's denial (auto): {description}"[:2000],
+        actor=actor,
+        fixes=plan.fixes,
+    )
+    return AutoCorrection(claim.id, corrected.id, plan.fixes, note=description)
+
+
+def _queue_for_biller(
+    session: Session,
+    claim: Claim,
+    why: Mapping[uuid.UUID, str],
+    note: str,
+    *,
+    actor: str,
+    queue: str,
+) -> AutoCorrection:
+    """The claim's correctable denials no one has yet go to `queue`, each with its reason."""
+    queued: list[uuid.UUID] = []
+    for denial in correction_denials(session, claim.id):
+        if denial.status != DenialStatus.OPEN:
+            continue  # already with a biller
+        assign_denial(session, denial.id, queue, actor=actor)
+        session.add(
+            AuditEvent(
+                practice_id=denial.practice_id,
+                actor=actor[:255],
+                action="denial.correction_needed",
+                entity_type="denial",
+                entity_id=str(denial.id),
+                detail={"queue": queue, "reason": why.get(denial.id, note)[:500]},
+            )
+        )
+        queued.append(denial.id)
+    session.flush()
+    return AutoCorrection(claim.id, queued_denial_ids=tuple(queued), note=note)
+
+
 __all__ = [
     "ARGUMENTS",
     "ATTACHMENTS",
+    "CORRECTIONS_QUEUE",
     "AppealDraft",
     "AppealError",
+    "AutoCorrection",
+    "auto_correct_claim",
     "create_appeal",
     "create_corrected_claim",
     "record_appeal_outcome",

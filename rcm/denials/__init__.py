@@ -1,5 +1,6 @@
-"""Denials: the CARC table (carc.py: category and recommended action per CARC) and the denial
-queue (queue.py). Posting (rcm.posting) creates the Denial rows."""
+"""Denials: the CARC table (carc.py: category and recommended action per CARC), the denial
+queue (queue.py) and the fixes a corrected claim can infer from a denial (fixes.py). Posting
+(rcm.posting) creates the Denial rows."""
 
 from rcm.denials.carc import (
     CarcInfo,
@@ -7,6 +8,12 @@ from rcm.denials.carc import (
     DenialCategory,
     RecommendedAction,
     load_carc_table,
+)
+from rcm.denials.fixes import (
+    CorrectionPlan,
+    LineFix,
+    apply_plan,
+    plan_correction,
 )
 from rcm.denials.queue import (
     DenialQueueError,
@@ -20,13 +27,17 @@ from rcm.denials.queue import (
 __all__ = [
     "CarcInfo",
     "CarcTable",
+    "CorrectionPlan",
     "DenialCategory",
     "DenialQueueError",
     "DenialView",
+    "LineFix",
     "RecommendedAction",
+    "apply_plan",
     "assign_denial",
     "list_denials",
     "load_carc_table",
+    "plan_correction",
     "resolve_denial",
     "show_denial",
 ]

@@ -15,6 +15,7 @@ import yaml
 from rcm.errors import ConfigError
 
 CARC_FILE_NAME = "carc.yaml"
+ENTRY_KEYS = frozenset({"description", "category", "action"})
 PROJECT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config"
 
 
@@ -119,6 +120,13 @@ def parse_carc_table(text: str, *, source: str = CARC_FILE_NAME) -> CarcTable:
         code = str(code)
         if not isinstance(entry, dict):
             problems.append(f"carcs.{code}: expected a mapping")
+            continue
+        unknown = sorted(str(key) for key in set(entry) - ENTRY_KEYS)
+        if unknown:
+            # In a flow mapping an unquoted comma ends the description: the rest becomes keys.
+            problems.append(
+                f"carcs.{code}: unknown keys {unknown} (quote a description that has a comma)"
+            )
             continue
         try:
             carcs[code] = CarcInfo(

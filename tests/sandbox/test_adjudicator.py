@@ -3,7 +3,7 @@ checked against amounts computed by hand and against pyx12."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -433,3 +433,43 @@ def test_dependent_patient_named_apart_from_the_insured(run: Run) -> None:
     assert patient is not None and patient.first == "KID" and patient.id == ""
     assert insured is not None and insured.id == "W100000002"
     assert_valid(path)
+
+
+def test_replacement_of_a_denied_claim_with_the_fix_is_paid(run: Run) -> None:
+    """CO-4 (M78) for a therapy code without GP; the frequency 7 claim adding GP, naming the
+    denied claim's number in REF*F8, is accepted, the denial reversed and the claim paid."""
+    bare = ClaimSpec("PCN50", "W100000001", "DOE", "JANE", lines=[Line("97110", "160", "2")],
+                     referring=True)  # fmt: skip
+    run.adjudicator.process(ACCOUNT, "therapy.x12", build_837([bare], control=5))
+    [first] = run.adjudicator.run_cycle(LATER)
+    [denied] = claims_by_pcn(first)["PCN50"]
+    assert denied.status == "4" and cas(denied) == [[("CO", "4", D("160"))]]
+    assert [r.code for r in denied.services[0].remarks] == ["M78"]
+    assert_valid(first)
+
+    fixed = ClaimSpec(
+        "PCN50R1", "W100000001", "DOE", "JANE", lines=[Line("97110", "160", "2", ("GP",))],
+        referring=True, frequency="7", original=denied.payer_claim_control_number,
+    )  # fmt: skip
+    outcome = run.adjudicator.process(ACCOUNT, "corrected.x12", build_837([fixed], control=6))
+    assert [(pcn, r.accepted) for pcn, r in outcome.claims] == [("PCN50R1", True)]
+    [second] = run.adjudicator.run_cycle(LATER + timedelta(days=1))
+    claims = claims_by_pcn(second)
+    [reversal] = claims["PCN50"]
+    assert reversal.status == "22" and reversal.paid == 0 and reversal.charge == D("-160")
+    assert reversal.payer_claim_control_number == denied.payer_claim_control_number
+    assert cas(reversal) == [[("CO", "4", D("-160"))]]
+    [paid] = claims["PCN50R1"]
+    # 97110 at 29.00 x 2 = 58 allowed; DOE's deductible (100) takes it all.
+    assert (paid.status, paid.frequency) == ("1", "7")
+    assert cas(paid) == [[("CO", "45", D("102")), ("PR", "1", D("58"))]]
+    assert paid.services[0].procedure.modifiers == ["GP"]
+    [rem] = x835.parse_835(second.read_bytes())
+    assert x835.balance_835(rem) == []
+    assert_valid(second)
+    # A second replacement naming the same (now replaced) claim is unprocessable.
+    again = replace(fixed, pcn="PCN50R2")
+    run.adjudicator.process(ACCOUNT, "again.x12", build_837([again], control=7))
+    [third] = run.adjudicator.run_cycle(LATER + timedelta(days=2))
+    [stray] = claims_by_pcn(third)["PCN50R2"]
+    assert stray.status == "4" and cas(stray) == [[("CO", "16", D("160"))]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_medicare_rates_coinsurance_rounding_and_crossover(config, roster) -> No
 
 def test_units_multiply_and_unknown_procedure_uses_default_percent(config, roster) -> None:  # type: ignore[no-untyped-def]
     c = claim(
-        LineIn(1, "97110", D("90"), units=D("2")),
+        LineIn(1, "97110", D("90"), units=D("2"), modifiers=("GP",)),
         LineIn(2, "99999", D("100")),
         member="W100000002",
         subscriber_last="SMITH",
@@ -321,3 +322,50 @@ def test_synthetic_world_roster_is_readable() -> None:
     text = synthetic.roster_csv(world.roster_members()).decode()
     roster = parse_roster(text, yaml_format=False)
     assert roster.members and all(m.payer_id for m in roster.members.values())
+
+
+def test_therapy_code_without_its_modifier_is_denied_co4(config, roster) -> None:  # type: ignore[no-untyped-def]
+    # Aetna follows the "always therapy" policy: 97110 without GP/GO/GN is denied CO-4 (M78);
+    # the same line with GP is priced as usual (29.00 x 2), the E/M beside it is paid either way.
+    bare = claim(
+        LineIn(1, "97110", D("90"), units=D("2")),
+        LineIn(2, "99213", D("150")),
+        member="W100000002",
+        subscriber_last="SMITH",
+    )
+    d = decide(bare, config, roster, Accumulator(deductible_used=D("50")))
+    assert d.status == "1"
+    assert adjustments(d)[0] == [("CO", "4", D("90"))] and d.lines[0].rarcs == ("M78",)
+    assert d.lines[1].paid > 0
+    fixed = replace(bare, lines=(replace(bare.lines[0], modifiers=("GP",)), bare.lines[1]))
+    d = decide(fixed, config, roster, Accumulator(deductible_used=D("50")))
+    assert d.lines[0].allowed == D("58.00") and d.lines[0].rarcs == ()
+    # Original Medicare has no such rule in the sandbox (it returns such claims instead).
+    medicare = claim(
+        LineIn(1, "97110", D("90"), units=D("2")),
+        member="1EG4TE5MK73",
+        payer="12502",
+        subscriber_last="GREEN",
+        subscriber_first="PAT",
+        **{"referring_npi": "1987654328"},
+    )
+    assert all(a.reason != "4" for ln in decide(medicare, config, roster).lines
+               for a in ln.adjustments)  # fmt: skip
+
+
+def test_every_line_missing_its_modifier_denies_the_claim(config, roster) -> None:  # type: ignore[no-untyped-def]
+    c = claim(LineIn(1, "97161", D("210"), revenue_code="0424"), payer="87726",
+              member="W100000003", subscriber_last="BROWN", subscriber_first="ALEX")  # fmt: skip
+    d = decide(c, config, roster)
+    assert d.status == "4" and adjustments(d) == [[("CO", "4", D("210"))]]
+    assert d.balanced
+
+
+def test_required_modifiers_config_is_checked(tmp_path: Path) -> None:
+    bad = make_config(tmp_path, required_modifiers=[{"procedures": ["97110"], "any_of": []}])
+    with pytest.raises(ConfigError, match="invalid payer rules"):
+        load_config(bad)
+    rules = load_config(make_config(tmp_path / "ok")).payer("61101")
+    assert rules is not None and rules.required_modifiers
+    assert set(rules.required_modifiers[0].any_of) == {"GP", "GO", "GN"}
+    assert "97110" in rules.required_modifiers[0].procedures

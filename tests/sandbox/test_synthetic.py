@@ -95,3 +95,60 @@ def test_coverage_rows_match_the_patients_file(payers: dict, session: Session) -
     import_patients(session, doc.practice.slug, world.patients_csv())
     members = set(session.exec(select(Coverage.member_id)).all())
     assert {p.primary.member_id for p in world.patients} <= members
+
+
+def _encounters(data: bytes) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    for row in _rows(data):
+        out.setdefault(row["encounter_id"], []).append(row)
+    return out
+
+
+def _without(data: bytes, column: str) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != column} for row in _rows(data)]
+
+
+def test_a_few_therapy_visits_arrive_without_their_modifier(payers: dict) -> None:
+    """One rehab visit in ten is keyed without GP (the payers with the "always therapy" rule
+    deny it CO-4): exactly that share every day, each line of the visit, nothing else changed."""
+    [rehab] = [p for p in PRACTICES if "rehab" in p.stem]
+    world = generate_practice(
+        load_onboarding_file(rehab), payers, seed=20261122, patients=80, today=TODAY
+    )
+    for back in range(1, 8):
+        day = TODAY - timedelta(days=back)
+        charges = world.charges_csv(day, 60)
+        visits = _encounters(charges)
+        bare = [e for e, lines in visits.items() if not any(r["modifiers"] for r in lines)]
+        assert len(bare) == 6, day
+        for e, lines in visits.items():
+            assert all(r["modifiers"] == ("" if e in bare else "GP") for r in lines)
+        # The share is drawn apart from the rest of the day: without it, the same visits.
+        every_gp = world.charges_csv(day, 60, dropped_modifier_rate=0.0)
+        assert all(r["modifiers"] == "GP" for r in _rows(every_gp))
+        assert _without(charges, "modifiers") == _without(every_gp, "modifiers")
+    # 10 % of 15 visits is 1.5: one or two, by the day's own draw, the same every time.
+    small = [r for r in _rows(world.charges_csv(TODAY, 15)) if not r["modifiers"]]
+    assert len({r["encounter_id"] for r in small}) in (1, 2)
+    assert small == [r for r in _rows(world.charges_csv(TODAY, 15)) if not r["modifiers"]]
+
+
+def test_only_the_rehab_practice_drops_modifiers(payers: dict) -> None:
+    """A demo-sized world (3 practices, 3 days, 60 visits a day): the visits keyed without
+    their modifier are a few percent of all claims, all of them the rehab practice's."""
+    total = bare = 0
+    for path in PRACTICES:
+        world = generate_practice(
+            load_onboarding_file(path), payers, seed=20261122, patients=80, today=TODAY
+        )
+        for back in range(1, 4):
+            day = TODAY - timedelta(days=back)
+            charges = world.charges_csv(day, 60)
+            if world.specialty.dropped_modifiers:
+                visits = _encounters(charges)
+                bare += sum(1 for ls in visits.values() if not any(r["modifiers"] for r in ls))
+            else:
+                assert charges == world.charges_csv(day, 60, dropped_modifier_rate=0.5)
+            total += len(_encounters(charges))
+    assert total == 540
+    assert 0.02 <= bare / total <= 0.05, (bare, total)

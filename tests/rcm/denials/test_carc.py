@@ -144,3 +144,29 @@ def test_bad_table_names_every_problem() -> None:
     with pytest.raises(ConfigError) as info:
         parse_carc_table('carcs:\n  "1": {category: nope, action: appeal}\n  "2": 5\n')
     assert len(info.value.problems) == 2
+
+
+def test_a_missing_modifier_is_corrected_and_resubmitted() -> None:
+    table = load_carc_table()
+    assert table.classify("CO", "4") == (
+        DenialCategory.CODING,
+        RecommendedAction.CORRECT_AND_RESUBMIT,
+    )
+    assert table.get("4").description.endswith("or a required modifier is missing")
+    assert table.describe_rarc("M78") == "Missing, incomplete or invalid HCPCS modifier."
+    # The remark codes the sandbox payers send are described for billers.
+    assert {"M62", "M78", "N19", "N30", "N115", "N286", "N418", "N522"} <= set(table.rarcs)
+
+
+def test_an_unquoted_comma_in_a_description_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_carc_table(
+            'carcs:\n  "4": {description: Missing, or wrong, category: coding, '
+            "action: correct_and_resubmit}\n"
+        )
+    assert "quote a description" in info.value.problems[0]
+    parsed = parse_carc_table(
+        'carcs:\n  "4": {description: "Missing, or wrong", category: coding, '
+        "action: correct_and_resubmit}\n"
+    )
+    assert parsed.get("4").description == "Missing, or wrong"
