@@ -21,7 +21,7 @@ from rcm.logging import logger
 from tasks import denials as denial_tasks
 from tasks import reports as report_tasks
 from tasks._runtime import domain_function
-from tasks.archive import archive_bytes
+from tasks.archive import archive_many
 from tasks.practices import load_practice
 
 ESCALATE_WITHIN_DAYS = 14
@@ -66,27 +66,35 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
         report.skip("appeals and corrected claims", "rcm.appeals is not available")
     else:
         work = denial_tasks.select_work(ref.id, ref.policies)
-        letters = [denial_tasks.appeal_letter(a, today) for a in work["resume"]]
-        letters += [denial_tasks.draft_appeal(d, today) for d in work["appeal"]]
-        for letter in letters:
-            key = archive_bytes(
-                archive_key(
-                    ref.slug,
-                    "outbound",
-                    "appeal",
-                    when,
-                    sha256_hex(letter.letter_pdf),
-                    f"appeal-{letter.appeal_id}.pdf",
-                ),
-                letter.letter_pdf,
-                {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+        letters = denial_tasks.appeal_letters(work["resume"], today) if work["resume"] else []
+        letters += denial_tasks.draft_appeals(work["appeal"], today) if work["appeal"] else []
+        if letters:
+            keys = archive_many(
+                [
+                    (
+                        archive_key(
+                            ref.slug,
+                            "outbound",
+                            "appeal",
+                            when,
+                            sha256_hex(letter.letter_pdf),
+                            f"appeal-{letter.appeal_id}.pdf",
+                        ),
+                        letter.letter_pdf,
+                        {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+                    )
+                    for letter in letters
+                ]
             )
-            denial_tasks.submit_appeal(letter.appeal_id, key, source)
-            summary.appeals += 1
-            summary.appeal_ids.append(letter.appeal_id)
+            denial_tasks.submit_appeals(
+                [(letter.appeal_id, key) for letter, key in zip(letters, keys, strict=True)],
+                source,
+            )
+            summary.appeals += len(letters)
+            summary.appeal_ids += [letter.appeal_id for letter in letters]
         corrections: list[dict[str, object]] = []
-        for claim_id in work["correct"]:
-            outcome = denial_tasks.correct_claim(claim_id, source)
+        outcomes = denial_tasks.correct_claims(work["correct"], source) if work["correct"] else []
+        for outcome in outcomes:
             summary.queued_for_correction += outcome.queued
             if outcome.corrected_claim_id is None:
                 continue
@@ -106,9 +114,8 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
             ["denied_claim_id", "corrected_claim_id", "fixes"],
         )
     if domain_function("rcm.denials", "assign_denial") is not None:
-        for denial_id in denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS):
-            denial_tasks.escalate(denial_id, source)
-            summary.escalated += 1
+        due = denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS)
+        summary.escalated += denial_tasks.escalate_many(due, source) if due else 0
     near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
     opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
     publish_table(

@@ -105,6 +105,45 @@ def correct_claim(claim_id: uuid.UUID, actor: str) -> CorrectionOutcome:
         )
 
 
+# Batches: the daily run works every denial of a practice in a few task runs, each item still
+# in its own transaction (one failure leaves the items before it done; a retry skips them,
+# because every domain call below is idempotent or picks up where it stopped).
+
+
+@task(name="draft-appeals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def draft_appeals(denial_ids: list[uuid.UUID], today: date) -> list[DraftLetter]:
+    """`draft_appeal` for each denial."""
+    return [draft_appeal.fn(denial_id, today) for denial_id in denial_ids]
+
+
+@task(name="render-appeal-letters", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def appeal_letters(appeal_ids: list[uuid.UUID], today: date) -> list[DraftLetter]:
+    """`appeal_letter` for each appeal drafted by an earlier run."""
+    return [appeal_letter.fn(appeal_id, today) for appeal_id in appeal_ids]
+
+
+@task(name="submit-appeals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def submit_appeals(letters: list[tuple[uuid.UUID, str]], actor: str) -> int:
+    """`submit_appeal` for each (appeal, letter's archive key)."""
+    for appeal_id, key in letters:
+        submit_appeal.fn(appeal_id, key, actor)
+    return len(letters)
+
+
+@task(name="create-corrected-claims", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def correct_claims(claim_ids: list[uuid.UUID], actor: str) -> list[CorrectionOutcome]:
+    """`correct_claim` for each denied claim."""
+    return [correct_claim.fn(claim_id, actor) for claim_id in claim_ids]
+
+
+@task(name="escalate-denials", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def escalate_many(denial_ids: list[uuid.UUID], actor: str) -> int:
+    """`escalate` for each denial."""
+    for denial_id in denial_ids:
+        escalate.fn(denial_id, actor)
+    return len(denial_ids)
+
+
 @task(name="escalate-denial", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def escalate(denial_id: uuid.UUID, actor: str) -> None:
     """Assign a denial near its deadline to the escalation queue (rcm.denials.assign_denial)."""
@@ -118,10 +157,15 @@ __all__ = [
     "CorrectionOutcome",
     "DraftLetter",
     "appeal_letter",
+    "appeal_letters",
     "correct_claim",
+    "correct_claims",
     "draft_appeal",
+    "draft_appeals",
     "escalate",
+    "escalate_many",
     "select_escalations",
     "select_work",
     "submit_appeal",
+    "submit_appeals",
 ]
