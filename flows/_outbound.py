@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from prefect.utilities.annotations import quote
+
 from connectors.archive import archive_key
 from rcm.logging import logger
 from rcm.models.types import utcnow
@@ -82,22 +84,26 @@ def send_files(files: list[OutboundFile], *, source: str) -> SendResult:
             data[item.interchange_id] = item.data
     if to_archive:
         stored = archive_many(
-            [
-                (
-                    archive_key(
-                        f.practice, "outbound", f.kind, f.created_at, f.sha256, f.file_name
-                    ),
-                    data[f.interchange_id],
-                    {"interchange-id": str(f.interchange_id), "kind": f.kind},
-                )
-                for f in to_archive
-            ]
+            quote(
+                [
+                    (
+                        archive_key(
+                            f.practice, "outbound", f.kind, f.created_at, f.sha256, f.file_name
+                        ),
+                        data[f.interchange_id],
+                        {"interchange-id": str(f.interchange_id), "kind": f.kind},
+                    )
+                    for f in to_archive
+                ]
+            )
         )
         record_files_archived(
-            [
-                ArchivedFile(f.kind, f.interchange_id, key)
-                for f, key in zip(to_archive, stored, strict=True)
-            ]
+            quote(
+                [
+                    ArchivedFile(f.kind, f.interchange_id, key)
+                    for f, key in zip(to_archive, stored, strict=True)
+                ]
+            )
         )
         keys.update({f.interchange_id: key for f, key in zip(to_archive, stored, strict=True)})
 
@@ -107,11 +113,12 @@ def send_files(files: list[OutboundFile], *, source: str) -> SendResult:
     for clearinghouse, batch in by_account.items():
         try:
             on_account(upload_files, clearinghouse)(
-                clearinghouse, [(f.file_name, data[f.interchange_id]) for f in batch]
+                clearinghouse, quote([(f.file_name, data[f.interchange_id]) for f in batch])
             )
             at = utcnow()
             counts = record_files_uploaded(
-                [UploadedFile(f.kind, f.interchange_id, f.file_name, at) for f in batch], source
+                quote([UploadedFile(f.kind, f.interchange_id, f.file_name, at) for f in batch]),
+                source,
             )
         except Exception as exc:
             logger.error("sending {} file(s) to {} failed: {}", len(batch), clearinghouse, exc)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from connectors.archive import archive_key, sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
@@ -66,34 +67,42 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
         report.skip("appeals and corrected claims", "rcm.appeals is not available")
     else:
         work = denial_tasks.select_work(ref.id, ref.policies)
-        letters = denial_tasks.appeal_letters(work["resume"], today) if work["resume"] else []
-        letters += denial_tasks.draft_appeals(work["appeal"], today) if work["appeal"] else []
+        letters = (
+            denial_tasks.appeal_letters(quote(work["resume"]), today) if work["resume"] else []
+        )
+        letters += (
+            denial_tasks.draft_appeals(quote(work["appeal"]), today) if work["appeal"] else []
+        )
         if letters:
             keys = archive_many(
-                [
-                    (
-                        archive_key(
-                            ref.slug,
-                            "outbound",
-                            "appeal",
-                            when,
-                            sha256_hex(letter.letter_pdf),
-                            f"appeal-{letter.appeal_id}.pdf",
-                        ),
-                        letter.letter_pdf,
-                        {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
-                    )
-                    for letter in letters
-                ]
+                quote(
+                    [
+                        (
+                            archive_key(
+                                ref.slug,
+                                "outbound",
+                                "appeal",
+                                when,
+                                sha256_hex(letter.letter_pdf),
+                                f"appeal-{letter.appeal_id}.pdf",
+                            ),
+                            letter.letter_pdf,
+                            {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+                        )
+                        for letter in letters
+                    ]
+                )
             )
             denial_tasks.submit_appeals(
-                [(letter.appeal_id, key) for letter, key in zip(letters, keys, strict=True)],
+                quote([(letter.appeal_id, key) for letter, key in zip(letters, keys, strict=True)]),
                 source,
             )
             summary.appeals += len(letters)
             summary.appeal_ids += [letter.appeal_id for letter in letters]
         corrections: list[dict[str, object]] = []
-        outcomes = denial_tasks.correct_claims(work["correct"], source) if work["correct"] else []
+        outcomes = (
+            denial_tasks.correct_claims(quote(work["correct"]), source) if work["correct"] else []
+        )
         for outcome in outcomes:
             summary.queued_for_correction += outcome.queued
             if outcome.corrected_claim_id is None:
@@ -115,7 +124,7 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
         )
     if domain_function("rcm.denials", "assign_denial") is not None:
         due = denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS)
-        summary.escalated += denial_tasks.escalate_many(due, source) if due else 0
+        summary.escalated += denial_tasks.escalate_many(quote(due), source) if due else 0
     near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
     opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
     publish_table(

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from connectors.archive import sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect, gather_artifacts, publish_table
@@ -27,13 +28,13 @@ from tasks import reports as report_tasks
 from tasks.archive import archive_many, inbound_key
 from tasks.clearinghouse import (
     DownloadedFile,
-    download_files,
-    list_inbound_files,
+    fetch_new_files,
     move_to_processed,
     on_account,
 )
 from tasks.practices import PracticeRef, list_active_practices, load_practice, load_practices
 from tasks.responses import (
+    HANDLERS,
     InboundJob,
     handler_available,
     identify_practices,
@@ -152,7 +153,7 @@ def collect_for(
             }
         )
         if done:
-            on_account(move_to_processed, clearinghouse)(clearinghouse, done)
+            on_account(move_to_processed, clearinghouse)(clearinghouse, quote(done))
     acknowledgments = kinds is None or bool({"999", "277CA"} & set(kinds))
     for ref in refs:
         summary = summaries[ref.slug]
@@ -162,7 +163,7 @@ def collect_for(
             else []
         )
         remittances = summary.interchanges.get("835", [])
-        eras = report_tasks.era_totals(ref.id, remittances) if remittances else []
+        eras = report_tasks.era_totals(ref.id, quote(remittances)) if remittances else []
         _publish(ref, today, summaries[ref.slug], reports[ref.slug], rejections, eras)
     return summaries
 
@@ -175,36 +176,22 @@ def _download_new(
     summaries: dict[str, CollectSummary],
     reports: dict[str, RunReport],
 ) -> list[DownloadedFile]:
-    listed = on_account(list_inbound_files, clearinghouse)(clearinghouse)
     known = report_tasks.known_inbound_names(clearinghouse)
-    wanted = []
-    not_handled = 0
-    for item in listed:
-        if item.name in known:
-            continue
-        if kinds is not None and item.kind not in kinds:
-            continue
-        if file_name is not None and item.name != file_name:
-            continue
-        if not handler_available(item.kind):
-            not_handled += 1
-            continue
-        wanted.append(item)
+    handled = {kind for kind in HANDLERS if handler_available(kind)}
+    fetched = on_account(fetch_new_files, clearinghouse)(
+        clearinghouse, quote(known), handled, kinds, file_name
+    )
     for ref in group:
-        summaries[ref.slug].listed = len(listed)
-        summaries[ref.slug].not_handled = not_handled
-        if not_handled:
+        summaries[ref.slug].listed = fetched.listed
+        summaries[ref.slug].not_handled = fetched.not_handled
+        summaries[ref.slug].downloaded = len(fetched.files)
+        if fetched.not_handled:
             reports[ref.slug].skip(
                 "process files",
-                f"{not_handled} file(s) of kinds with no processing step in this build "
+                f"{fetched.not_handled} file(s) of kinds with no processing step in this build "
                 "left on the server",
             )
-    if not wanted:
-        return []
-    downloaded = on_account(download_files, clearinghouse)(clearinghouse, wanted)
-    for ref in group:
-        summaries[ref.slug].downloaded = len(downloaded)
-    return sorted(downloaded, key=lambda d: (KIND_ORDER.get(d.kind or "", 9), d.name))
+    return sorted(fetched.files, key=lambda d: (KIND_ORDER.get(d.kind or "", 9), d.name))
 
 
 def _handle_all(
@@ -217,7 +204,7 @@ def _handle_all(
     if not downloaded:
         return
     digests = [sha256_hex(d.data) for d in downloaded]
-    seen = seen_before(clearinghouse, digests)
+    seen = seen_before(clearinghouse, quote(digests))
     fresh = [d for d, sha in zip(downloaded, digests, strict=True) if sha not in seen]
     # Files no practice of the group processes are recorded once, on the group's first practice.
     first = summaries[group[0].slug]
@@ -226,7 +213,9 @@ def _handle_all(
             _record(first, item, "duplicate")
             first.duplicates += 1
     owners = (
-        identify_practices([(d.kind or "unknown", d.data, d.name) for d in fresh]) if fresh else []
+        identify_practices(quote([(d.kind or "unknown", d.data, d.name) for d in fresh]))
+        if fresh
+        else []
     )
     received = utcnow()
     mine: dict[str, list[DownloadedFile]] = {ref.slug: [] for ref in group}
@@ -262,22 +251,26 @@ def _process(
     refused: list[tuple[DownloadedFile, str]],
 ) -> None:
     keys = archive_many(
-        [
-            (
-                inbound_key(
-                    ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
-                ),
-                d.data,
-                {"kind": d.kind or "unknown", "clearinghouse": clearinghouse},
-            )
-            for d in files
-        ]
+        quote(
+            [
+                (
+                    inbound_key(
+                        ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
+                    ),
+                    d.data,
+                    {"kind": d.kind or "unknown", "clearinghouse": clearinghouse},
+                )
+                for d in files
+            ]
+        )
     )
     outcomes = process_files(
-        [
-            InboundJob(d.kind or "unknown", d.name, d.data, k)
-            for d, k in zip(files, keys, strict=True)
-        ],
+        quote(
+            [
+                InboundJob(d.kind or "unknown", d.name, d.data, k)
+                for d, k in zip(files, keys, strict=True)
+            ]
+        ),
         clearinghouse=clearinghouse,
         practice_id=ref.id,
         today=today,
@@ -302,16 +295,18 @@ def _quarantine(
     summary: CollectSummary,
 ) -> None:
     keys = archive_many(
-        [
-            (
-                inbound_key(
-                    ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=True
-                ),
-                d.data,
-                {"kind": d.kind or "unknown", "clearinghouse": ref.clearinghouse},
-            )
-            for d, _ in refused
-        ]
+        quote(
+            [
+                (
+                    inbound_key(
+                        ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=True
+                    ),
+                    d.data,
+                    {"kind": d.kind or "unknown", "clearinghouse": ref.clearinghouse},
+                )
+                for d, _ in refused
+            ]
+        )
     )
     for (item, reason), key in zip(refused, keys, strict=True):
         if (item.kind or "") in QUARANTINE_KINDS:

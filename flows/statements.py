@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from connectors.archive import archive_key, sha256_hex
 from flows._common import RunReport, bridge_logs_to_prefect
@@ -91,9 +92,14 @@ def send_statements(practice: str, run_date: date | None = None) -> StatementSum
             )
         )
     if documents:
-        keys = archive_many(documents)
+        keys = archive_many(quote(documents))
         statement_tasks.record_many_archived(
-            [(item.statement_id, keys[2 * n], keys[2 * n + 1]) for n, item in enumerate(unarchived)]
+            quote(
+                [
+                    (item.statement_id, keys[2 * n], keys[2 * n + 1])
+                    for n, item in enumerate(unarchived)
+                ]
+            )
         )
         summary.new_statements = len(unarchived)
         if run.vendor_csv:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from flows._common import RunReport, bridge_logs_to_prefect, publish_table
 from flows._context import practice_today, run_source
@@ -208,7 +209,7 @@ def _build(pending: list[claim_tasks.BuiltFile], source: str) -> list[claim_task
     built: dict[uuid.UUID, claim_tasks.BuiltFile] = {}
     if assigned:
         built.update(
-            {b.interchange_id: b for b in claim_tasks.build_and_gate_many(assigned, source)}
+            {b.interchange_id: b for b in claim_tasks.build_and_gate_many(quote(assigned), source)}
         )
     for waiting in pending:
         if waiting.status == "built":
@@ -225,8 +226,8 @@ def _publish(
     report: RunReport,
     held_ids: list[uuid.UUID],
 ) -> None:
-    by_payer = report_tasks.submitted_by_payer(ref.id, summary.interchanges)
-    held = report_tasks.held_claims(ref.id, held_ids)
+    by_payer = report_tasks.submitted_by_payer(ref.id, quote(summary.interchanges))
+    held = report_tasks.held_claims(ref.id, quote(held_ids))
     summary.held = len(set(held_ids))
     report.counts.update(
         {

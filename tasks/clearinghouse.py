@@ -116,6 +116,51 @@ def download_files(clearinghouse: str, files: list[InboundFile]) -> list[Downloa
     return out
 
 
+@dataclass(frozen=True)
+class FetchedFiles:
+    """What `fetch_new_files` found: how many files were listed, how many of kinds nobody
+    handles were left there, and the bytes of the new ones."""
+
+    listed: int
+    not_handled: int
+    files: list[DownloadedFile]
+
+
+@task(name="fetch-new-clearinghouse-files", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
+def fetch_new_files(
+    clearinghouse: str,
+    known_names: set[str],
+    handled_kinds: set[str],
+    kinds: list[str] | None = None,
+    file_name: str | None = None,
+) -> FetchedFiles:
+    """List the account's inbound folders and download, over the same SFTP session, every
+    file not in `known_names` (optionally only `kinds` or the one `file_name`) whose kind is
+    in `handled_kinds`; files of other kinds are counted and left on the server."""
+    profile = clearinghouse_profile(clearinghouse)
+    listed = 0
+    not_handled = 0
+    out: list[DownloadedFile] = []
+    with SftpSession(profile) as sftp:
+        for folder in profile.inbound_folders:
+            for remote in sftp.list_files(folder):
+                listed += 1
+                kind = classify_inbound(profile, remote.path)
+                if remote.name in known_names:
+                    continue
+                if kinds is not None and kind not in kinds:
+                    continue
+                if file_name is not None and remote.name != file_name:
+                    continue
+                if kind not in handled_kinds:
+                    not_handled += 1
+                    continue
+                out.append(
+                    DownloadedFile(remote.path, remote.name, kind, sftp.download(remote.path))
+                )
+    return FetchedFiles(listed, not_handled, out)
+
+
 @task(name="upload-to-clearinghouse", cache_policy=NO_CACHE, **CONNECTOR_TASK_OPTIONS)
 def upload_file(clearinghouse: str, name: str, data: bytes) -> str:
     """Upload through a temporary name and rename; uploading the same bytes again is a no-op,
@@ -174,12 +219,14 @@ def remote_name(clearinghouse: str, *, practice: str, kind: str, isa13: int, whe
 
 __all__ = [
     "DownloadedFile",
+    "FetchedFiles",
     "InboundFile",
     "check_clearinghouse",
     "clearinghouse_profile",
     "concurrency_tag",
     "connect",
     "download_files",
+    "fetch_new_files",
     "list_inbound_files",
     "move_to_processed",
     "on_account",
