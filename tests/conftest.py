@@ -15,6 +15,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+# The session's temporary Prefect APIs, for every folder whose tests run flows (one server per
+# level per session, however many folders run): see tests/_support/prefect.py.
+from tests._support.prefect import (  # noqa: F401
+    plan_servers,
+    prefect_api,
+    prefect_api_lean,
+    prefect_api_runs,
+    prefect_server,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlmodel import Session
@@ -36,6 +46,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"integration test skipped in CI (RCM_REQUIRE_INTEGRATION=1): {reason}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Prefect APIs the collected tests will ask for, in the background."""
+    plan_servers(session)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Flow tests run against a real temporary Prefect API (started once per session) and the
-sandbox clearinghouse in-process on a loopback port."""
+"""Flow tests run against a real temporary Prefect API (started once per session:
+`prefect_api` in tests/_support/prefect.py) and the sandbox clearinghouse in-process on a
+loopback port."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests._support.world import onboard_practice, start_sandbox, stop_sandbox
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -25,17 +28,9 @@ PRACTICE_FILE = "riverside-family-medicine.yaml"
 SEED = 4242
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_api() -> Iterator[None]:
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    # No heartbeat threads for in-process subflows: each would hold its flow's exit ~1 s.
-    with (
-        prefect_test_harness(server_startup_timeout=120),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield
+@pytest.fixture(autouse=True)
+def _flows_run_on_prefect(prefect_api: None) -> None:
+    """Every flow test has the session's temporary Prefect API (tests/_support/prefect.py)."""
 
 
 @dataclass
@@ -64,33 +59,11 @@ def build_world(
     engine: Engine, root: Path, *, patients: int = 12, days: int = 1, per_day: int = 8
 ) -> tuple[str, date, Any]:
     """Onboard one practice, import synthetic patients, appointments and charges."""
-    from connectors.clearinghouse import list_profiles
     from connectors.db import session_scope
-    from connectors.secrets import secret_resolves
-    from rcm.imports import import_appointments, import_charges, import_patients
-    from rcm.onboarding.apply import apply_onboarding
-    from rcm.onboarding.schema import load_onboarding_file
-    from rcm.payers import load_payers, sync_payers
-    from rcm.settings import get_settings
-    from sandbox.synthetic import generate_practice
+    from rcm.imports import import_appointments, import_charges
 
     today = date.today()
-    payers = {p.key: p for p in load_payers()}
-    path = get_settings().config_dir / "practices" / PRACTICE_FILE
-    doc = load_onboarding_file(path)
-    with session_scope(engine) as session:
-        sync_payers(session, list(payers.values()))
-    with session_scope(engine) as session:
-        apply_onboarding(
-            session,
-            doc,
-            source_name=path.name,
-            known_clearinghouses=set(list_profiles()),
-            secret_resolves=secret_resolves,
-        )
-    world = generate_practice(doc, payers, seed=SEED, patients=patients, today=today)
-    with session_scope(engine) as session:
-        import_patients(session, world.slug, world.patients_csv())
+    world = onboard_practice(engine, PRACTICE_FILE, seed=SEED, patients=patients, today=today)
     with session_scope(engine) as session:
         import_appointments(session, world.slug, world.appointments_csv(today + timedelta(1), 2, 4))
     for back in range(days, 0, -1):
@@ -106,20 +79,9 @@ def build_world(
 
 @pytest.fixture
 def billing_world(engine: Engine, tmp_path: Path) -> Iterator[BillingWorld]:
-    from rcm.settings import get_settings
-    from sandbox.clearinghouse import SandboxClearinghouse
-    from sandbox.synthetic import roster_csv
-    from tasks.clearinghouse import set_profile_overrides
-
     slug, today, world = build_world(engine, tmp_path)
-    sandbox_root = tmp_path / "sandbox"
-    sandbox_root.mkdir(parents=True, exist_ok=True)
-    (sandbox_root / "roster.csv").write_bytes(roster_csv(world.roster_members()))
-    clearinghouse = SandboxClearinghouse(sandbox_root, get_settings().config_dir, SEED)
-    clearinghouse.start()
-    set_profile_overrides("sandbox", clearinghouse.profile_overrides)
+    clearinghouse = start_sandbox(tmp_path, [world], SEED)
     try:
         yield BillingWorld(engine, slug, today, clearinghouse, world, tmp_path)
     finally:
-        set_profile_overrides("sandbox", None)
-        clearinghouse.stop()
+        stop_sandbox(clearinghouse)

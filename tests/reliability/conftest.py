@@ -1,6 +1,9 @@
 """Reliability fixtures: one or two practices on one database and one in-process sandbox
-clearinghouse (a shared SFTP login, as a billing firm's practices often share one), and a
-temporary Prefect API started once for the tests that run flows.
+clearinghouse (a shared SFTP login, as a billing firm's practices often share one). The
+practices are onboarded once per session (per backend, sizes and date) and restored into each
+test's fresh database (tests/_support/database.py). The temporary Prefect API is the session's
+(tests/_support/prefect.py): `prefect_api_lean` for the tests that only run flows,
+`prefect_api` for the PHI tests, which read task runs back from it.
 
 Faults are injected by monkeypatching the task and connector functions the flows call (never by
 editing the flows), and by the sandbox server's own faults.
@@ -17,6 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests._support.database import WorldCache, world_cache
+from tests._support.world import onboard_practice, start_sandbox, stop_sandbox
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -49,56 +55,32 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         Path(target).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """A temporary Prefect API for the whole session (started only when a test asks)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with (
-        prefect_test_harness(server_startup_timeout=120),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield
+def _summit_billing_zip9(doc: Any) -> Any:
+    """summit-orthopaedics ships a 5-digit billing ZIP, which the scrubber holds (BILLING-ZIP9) by
+    design; these tests need its claims to go out."""
+    address = doc.practice.address
+    if len(address.zip) != 5:
+        return doc
+    practice = doc.practice.model_copy(
+        update={"address": address.model_copy(update={"zip": f"{address.zip}-0001"})}
+    )
+    return doc.model_copy(update={"practice": practice})
 
 
 def onboard(engine: Engine, practice_file: str, *, patients: int, per_day: int, today: date) -> Any:
     """Onboard one practice from config/practices and import synthetic patients and one day of
     charges. Returns the SyntheticPractice."""
-    from connectors.clearinghouse import list_profiles
     from connectors.db import session_scope
-    from connectors.secrets import secret_resolves
-    from rcm.imports import import_charges, import_patients
-    from rcm.onboarding.apply import apply_onboarding
-    from rcm.onboarding.schema import load_onboarding_file
-    from rcm.payers import load_payers, sync_payers
-    from rcm.settings import get_settings
-    from sandbox.synthetic import generate_practice
+    from rcm.imports import import_charges
 
-    payers = {p.key: p for p in load_payers()}
-    path = get_settings().config_dir / "practices" / practice_file
-    doc = load_onboarding_file(path)
-    address = doc.practice.address
-    if len(address.zip) == 5:
-        # summit-orthopaedics ships a 5-digit billing ZIP, which the scrubber holds (BILLING-ZIP9)
-        # by design; these tests need its claims to go out.
-        practice = doc.practice.model_copy(
-            update={"address": address.model_copy(update={"zip": f"{address.zip}-0001"})}
-        )
-        doc = doc.model_copy(update={"practice": practice})
-    with session_scope(engine) as session:
-        sync_payers(session, list(payers.values()))
-    with session_scope(engine) as session:
-        apply_onboarding(
-            session,
-            doc,
-            source_name=path.name,
-            known_clearinghouses=set(list_profiles()),
-            secret_resolves=secret_resolves,
-        )
-    world = generate_practice(doc, payers, seed=SEED, patients=patients, today=today)
-    with session_scope(engine) as session:
-        import_patients(session, world.slug, world.patients_csv())
+    world = onboard_practice(
+        engine,
+        practice_file,
+        seed=SEED,
+        patients=patients,
+        today=today,
+        adjust=_summit_billing_zip9,
+    )
     with session_scope(engine) as session:
         import_charges(
             session,
@@ -149,54 +131,54 @@ class Firm:
             return session.exec(select(Practice.id).where(Practice.slug == slug)).one()
 
 
-def start_firm(engine: Engine, root: Path, practice_files: tuple[str, ...], **sizes: Any) -> Firm:
-    from rcm.settings import get_settings
-    from sandbox.clearinghouse import SandboxClearinghouse
-    from sandbox.synthetic import roster_csv
-    from tasks.clearinghouse import set_profile_overrides
-
+def start_firm(
+    engine: Engine,
+    root: Path,
+    practice_files: tuple[str, ...],
+    worlds: WorldCache | None = None,
+    **sizes: Any,
+) -> Firm:
+    """Onboard `practice_files` (or restore them from `worlds`, where the first test to ask built
+    them) and start the sandbox for them under `root`."""
     today = date.today()
-    worlds = {}
-    for practice_file in practice_files:
-        world = onboard(
-            engine,
-            practice_file,
-            patients=sizes.get("patients", 6),
-            per_day=sizes.get("per_day", 4),
-            today=today,
-        )
-        worlds[world.slug] = world
-    sandbox_root = root / "sandbox"
-    sandbox_root.mkdir(parents=True, exist_ok=True)
-    members = [m for w in worlds.values() for m in w.roster_members()]
-    (sandbox_root / "roster.csv").write_bytes(roster_csv(members))
-    clearinghouse = SandboxClearinghouse(sandbox_root, get_settings().config_dir, SEED)
-    firm = Firm(engine, today, root, clearinghouse, worlds)
-    original = clearinghouse.server.on_upload
+    patients, per_day = sizes.get("patients", 6), sizes.get("per_day", 4)
+
+    def build(engine: Engine) -> dict[str, Any]:
+        built = {}
+        for practice_file in practice_files:
+            world = onboard(engine, practice_file, patients=patients, per_day=per_day, today=today)
+            built[world.slug] = world
+        return built
+
+    key = (practice_files, patients, per_day, today)
+    practices = build(engine) if worlds is None else worlds.world(engine, key, build)
+    arrivals: list[str] = []
+    lock = threading.Lock()
 
     def count_arrival(account: str, path: Path) -> None:
-        with firm.lock:
-            firm.arrivals.append(path.name)
-        if original is not None:
-            original(account, path)
+        with lock:
+            arrivals.append(path.name)
 
-    clearinghouse.server.on_upload = count_arrival
-    clearinghouse.start()
-    set_profile_overrides("sandbox", clearinghouse.profile_overrides)
-    return firm
+    clearinghouse = start_sandbox(root, practices.values(), SEED, observe_upload=count_arrival)
+    return Firm(engine, today, root, clearinghouse, dict(practices), arrivals, lock)
 
 
 def stop_firm(firm: Firm) -> None:
-    from tasks.clearinghouse import set_profile_overrides
+    stop_sandbox(firm.sandbox)
 
-    set_profile_overrides("sandbox", None)
-    firm.sandbox.stop()
+
+@pytest.fixture(scope="session")
+def onboarded_worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorldCache]:
+    """The practices onboarded once per session and restored into each test's database."""
+    yield from world_cache(
+        tmp_path_factory.mktemp("worlds"), os.environ.get("RCM_TEST_DATABASE_URL") or None
+    )
 
 
 @pytest.fixture
-def firm(engine: Engine, tmp_path: Path) -> Iterator[Firm]:
+def firm(engine: Engine, tmp_path: Path, onboarded_worlds: WorldCache) -> Iterator[Firm]:
     """One practice (riverside-family-medicine) on the sandbox."""
-    world = start_firm(engine, tmp_path, PRACTICE_FILES[:1])
+    world = start_firm(engine, tmp_path, PRACTICE_FILES[:1], onboarded_worlds)
     try:
         yield world
     finally:
@@ -204,9 +186,9 @@ def firm(engine: Engine, tmp_path: Path) -> Iterator[Firm]:
 
 
 @pytest.fixture
-def two_practices(engine: Engine, tmp_path: Path) -> Iterator[Firm]:
+def two_practices(engine: Engine, tmp_path: Path, onboarded_worlds: WorldCache) -> Iterator[Firm]:
     """riverside-family-medicine and summit-orthopaedics sharing one sandbox login."""
-    world = start_firm(engine, tmp_path, PRACTICE_FILES)
+    world = start_firm(engine, tmp_path, PRACTICE_FILES, onboarded_worlds)
     try:
         yield world
     finally:

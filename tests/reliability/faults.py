@@ -122,12 +122,12 @@ CRASH_POINTS = [
     CrashPoint(
         "after-file-built",
         "submit",
-        _patch("tasks.claims", "build_and_gate", lambda f: after(f, "file built")),
+        _patch("tasks.claims", "build_and_gate_many", lambda f: after(f, "files built")),
     ),
     CrashPoint(
         "after-archive-before-upload",
         "submit",
-        _patch("tasks.claims", "record_archived", lambda f: after(f, "archived")),
+        _patch("flows._outbound", "record_files_archived", lambda f: after(f, "archived")),
     ),
     CrashPoint(
         "mid-upload",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.usefixtures("prefect_api"),
+    pytest.mark.usefixtures("prefect_api_lean"),
     pytest.mark.skipif(
         not os.environ.get("RCM_TEST_DATABASE_URL"),
         reason="concurrency needs PostgreSQL (RCM_TEST_DATABASE_URL)",
@@ -111,10 +111,10 @@ def test_operator_rerun_during_a_scheduled_run_never_double_submits(
 
     built = threading.Event()
     resume = threading.Event()
-    original = tasks.claims.build_and_gate
+    original = tasks.claims.build_and_gate_many
     calls = {"n": 0}
 
-    def build_and_gate(*args: Any, **kwargs: Any) -> Any:
+    def build_and_gate_many(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 1:  # the scheduled run: pause between building and uploading
@@ -130,7 +130,7 @@ def test_operator_rerun_during_a_scheduled_run_never_double_submits(
             resume.set()
 
     with monkeypatch.context() as patch:
-        patch.setattr(tasks.claims, "build_and_gate", build_and_gate)
+        patch.setattr(tasks.claims, "build_and_gate_many", build_and_gate_many)
         outcomes = _together(lambda: submit_claims(firm.slugs[0], firm.today), operator)
     assert any(o is None for o in outcomes), outcomes
     check_invariants(firm)
@@ -185,7 +185,7 @@ def test_a_stale_scrub_never_unbatches_a_claim(firm: Firm, monkeypatch: pytest.M
     batched = threading.Event()
     order: list[str] = []
     lock = threading.Lock()
-    original_transition = rcm.scrub.adapter.transition_many
+    original_transition = rcm.scrub.adapter.move_claims
     original_assign = tasks.claims.assign_batches
 
     def transition_many(*args: Any, **kwargs: Any) -> Any:
@@ -204,7 +204,7 @@ def test_a_stale_scrub_never_unbatches_a_claim(firm: Firm, monkeypatch: pytest.M
         finally:
             batched.set()
 
-    monkeypatch.setattr(rcm.scrub.adapter, "transition_many", transition_many)
+    monkeypatch.setattr(rcm.scrub.adapter, "move_claims", transition_many)
     monkeypatch.setattr(tasks.claims, "assign_batches", assign_batches)
     _together(
         lambda: submit_claims(firm.slugs[0], firm.today),

@@ -19,7 +19,7 @@ from tests.reliability.invariants import check_invariants, x12_segments
 if TYPE_CHECKING:
     from tests.reliability.conftest import Firm
 
-pytestmark = [pytest.mark.usefixtures("prefect_api")]
+pytestmark = [pytest.mark.usefixtures("prefect_api_lean")]
 
 
 def _traces_on_server(firm: Firm) -> set[tuple[str, str]]:

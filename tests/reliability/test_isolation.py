@@ -79,7 +79,7 @@ def _step(firm: Firm, run: Any, slug: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.usefixtures("prefect_api_lean")
 def test_each_practices_runs_touch_only_its_rows_files_and_archive_keys(
     two_practices: Firm, tmp_path: Path
 ) -> None:
@@ -134,7 +134,7 @@ def test_each_practices_runs_touch_only_its_rows_files_and_archive_keys(
     assert {row.practice_id for row in inbound} == {firm.practice_id(s) for s in firm.slugs}
 
 
-@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.usefixtures("prefect_api_lean")
 def test_a_run_for_b_leaves_an_835_paying_a_alone(two_practices: Firm) -> None:
     """collect_responses for practice B never posts or moves A's 835s."""
     from flows.responses import collect_responses
@@ -160,7 +160,7 @@ def test_a_run_for_b_leaves_an_835_paying_a_alone(two_practices: Firm) -> None:
     assert owners == {firm.practice_id(a)}
 
 
-@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.usefixtures("prefect_api_lean")
 def test_an_835_whose_payee_is_another_practice_is_refused(two_practices: Firm) -> None:
     """An 835 paying practice A, handed to a run (or a posting call) for practice B, is refused
     and writes nothing."""

@@ -22,22 +22,22 @@ from tests.reliability.invariants import check_invariants
 if TYPE_CHECKING:
     from tests.reliability.conftest import Firm
 
-pytestmark = [pytest.mark.usefixtures("prefect_api")]
+pytestmark = [pytest.mark.usefixtures("prefect_api_lean")]
 
 
 def _after_build(monkeypatch: pytest.MonkeyPatch, fault: Any) -> None:
     """Turn `fault` on once the run has connected, batched and built its file."""
     import tasks.claims
 
-    original = tasks.claims.build_and_gate
+    original = tasks.claims.build_and_gate_many
 
-    def build_and_gate(*args: Any, **kwargs: Any) -> Any:
+    def build_and_gate_many(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         INJECTED["network faults"] += 1
         fault()
         return result
 
-    monkeypatch.setattr(tasks.claims, "build_and_gate", build_and_gate)
+    monkeypatch.setattr(tasks.claims, "build_and_gate_many", build_and_gate_many)
 
 
 def _sessions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
