@@ -25,6 +25,11 @@ from rcm.settings import get_settings
 
 MIGRATIONS_DIR = Path(rcm.__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Page cache per connection, in KiB (SQLite's default is 2 MiB). An 835 of 100,000 claim payments
+# writes ~1.4 million rows into tables whose indexes are keyed by claim and by UUID; with 2 MiB
+# nearly every index update misses the cache and posting takes twice as long. The cache grows
+# only as pages are used: a connection that reads a few rows stays small.
+SQLITE_CACHE_KIB = 131_072
 
 
 def _is_sqlite(url: URL) -> bool:
@@ -41,7 +46,8 @@ def _sqlite_file(url: URL) -> Path | None:
 def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
     """An engine for `url`.
 
-    SQLite: WAL journal, foreign keys enforced, 30 s busy timeout, usable from any thread (Prefect
+    SQLite: WAL journal, foreign keys enforced, 30 s busy timeout, a 128 MiB page cache (large
+    ERAs; see SQLITE_CACHE_KIB), usable from any thread (Prefect
     runs tasks in threads), and the folder of the database file is created. Transactions begin
     with an explicit BEGIN so that SELECTs and SAVEPOINTs belong to the transaction, which the
     sqlite3 driver's legacy mode does not do. PostgreSQL: connections are pinged before use.
@@ -69,6 +75,7 @@ def make_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
             if use_wal:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()

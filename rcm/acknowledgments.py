@@ -24,14 +24,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from rcm.claims.states import transition
+from rcm.bulk import BulkWriter, id_hex, new_hex_id
+from rcm.claims.states import ClaimMove, move_claims
 from rcm.errors import RcmError
 from rcm.logging import logger
 from rcm.models import (
@@ -53,6 +55,8 @@ from rcm.x12.core import iter_segments
 from rcm.x12.x277ca import REJECTED_CATEGORIES, Ack277CA, ClaimAcknowledgment, parse_277ca
 from rcm.x12.x837 import MAX_CLAIMS_PER_TRANSACTION
 from rcm.x12.x999 import Ack999, SegmentError, TransactionAck, parse_999
+
+T = TypeVar("T")
 
 
 class AcknowledgmentError(RcmError):
@@ -365,16 +369,74 @@ def _segment_error_message(tx: TransactionAck, error: SegmentError) -> list[tupl
     return out
 
 
-def _claims_by_transaction(claims: Sequence[Claim]) -> dict[str, list[Claim]]:
+@dataclass(slots=True)
+class _Tracked:
+    """A claim as an acknowledgment file moves it: the row as read, then the statuses it passes
+    through and the columns that change, written in bulk once the whole transaction is read."""
+
+    id: uuid.UUID
+    practice_id: uuid.UUID
+    patient_control_number: str
+    read_status: ClaimStatus
+    interchange_id: uuid.UUID | None
+    payer_claim_control_number: str | None
+    status: ClaimStatus = ClaimStatus.DRAFT
+    steps: list[tuple[ClaimStatus, str]] = field(default_factory=list)
+    changed: bool = False
+
+    def __post_init__(self) -> None:
+        self.status = self.read_status
+
+    def step(self, to_status: ClaimStatus, reason: str) -> None:
+        self.steps.append((to_status, reason))
+        self.status = to_status
+        self.changed = True
+
+
+_CLAIM_COLUMNS = (
+    col(Claim.id),
+    col(Claim.practice_id),
+    col(Claim.patient_control_number),
+    col(Claim.status),
+    col(Claim.interchange_id),
+    col(Claim.payer_claim_control_number),
+)
+# Keys per IN (...): well under SQLite's bound-parameter limit.
+_IN_CHUNK = 2000
+
+
+def _tracked(rows: Iterable[Any]) -> list[_Tracked]:
+    return [
+        _Tracked(r[0], r[1], r[2], ClaimStatus(r[3]), r[4], r[5])
+        for r in rows  # id, practice, PCN, status, interchange, payer's claim number
+    ]
+
+
+def _claims_by_transaction(claims: Sequence[_Tracked]) -> dict[str, list[_Tracked]]:
     ordered = sorted(claims, key=lambda c: c.patient_control_number)
-    out: dict[str, list[Claim]] = {}
+    out: dict[str, list[_Tracked]] = {}
     for index, start in enumerate(range(0, len(ordered), MAX_CLAIMS_PER_TRANSACTION), start=1):
         out[f"{index:04d}"] = ordered[start : start + MAX_CLAIMS_PER_TRANSACTION]
     return out
 
 
+_EDIT_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "rule_id",
+    "severity",
+    "loop",
+    "field",
+    "message",
+    "source",
+    "created_at",
+    "resolved_at",
+)
+
+
 def _edit(
-    claim: Claim,
+    claim: _Tracked,
     rule_id: str,
     message: str,
     *,
@@ -382,26 +444,66 @@ def _edit(
     field_name: str | None = None,
     loop: str | None = None,
     severity: EditSeverity = EditSeverity.ERROR,
-) -> ClaimEdit:
-    return ClaimEdit(
-        practice_id=claim.practice_id,
-        claim_id=claim.id,
-        rule_id=rule_id[:64],
-        severity=severity,
-        loop=(loop or None) and loop[:16],
-        field=(field_name or None) and field_name[:64],
-        message=message,
-        source=source,
+) -> tuple[Any, ...]:
+    """A ClaimEdit row (in _EDIT_COLUMNS order, created_at filled in by _write)."""
+    return (
+        new_hex_id(),
+        id_hex(claim.practice_id),
+        id_hex(claim.id),
+        rule_id[:64],
+        severity.value,
+        (loop or None) and loop[:16],
+        (field_name or None) and field_name[:64],
+        message,
+        source.value,
+        None,
+        None,
     )
 
 
-def _send_back(session: Session, claim: Claim, *, reason: str, source: str) -> bool:
-    if ClaimStatus(claim.status) is not ClaimStatus.SUBMITTED:
+def _send_back(claim: _Tracked, *, reason: str) -> bool:
+    if claim.status is not ClaimStatus.SUBMITTED:
         return False
-    transition(session, claim, ClaimStatus.REJECTED, reason=reason, source=source)
+    claim.step(ClaimStatus.REJECTED, reason)
     claim.interchange_id = None
-    transition(session, claim, ClaimStatus.HELD, reason="sent back for correction", source=source)
+    claim.step(ClaimStatus.HELD, "sent back for correction")
     return True
+
+
+def _write(
+    session: Session, claims: Iterable[_Tracked], edits: list[tuple[Any, ...]], *, source: str
+) -> None:
+    """The moves (one bulk move: only rows still in the status read change, each step a
+    ClaimEvent) and the edit rows (one bulk insert), in the caller's transaction."""
+    now = utcnow()
+    moves = [
+        ClaimMove(
+            claim.id,
+            claim.practice_id,
+            claim.read_status,
+            tuple(claim.steps),
+            (
+                claim.payer_claim_control_number,
+                # UUID columns take 32 hex digits (rcm.bulk).
+                id_hex(claim.interchange_id) if claim.interchange_id is not None else None,
+            ),
+        )
+        for claim in claims
+        if claim.changed
+    ]
+    if moves:
+        move_claims(
+            session,
+            moves,
+            source=source,
+            at=now,
+            columns=("payer_claim_control_number", "interchange_id"),
+        )
+    if edits:
+        writer = BulkWriter(session.connection())
+        table = ClaimEdit.__table__  # type: ignore[attr-defined]
+        created = writer.converter(table, "created_at")(now)
+        writer.insert(table, _EDIT_COLUMNS, [(*row[:9], created, None) for row in edits])
 
 
 def apply_999(
@@ -417,9 +519,10 @@ def apply_999(
     interchange = find_acknowledged_interchange(
         session, ack, clearinghouse=clearinghouse, our_sender_id=our_sender_id
     )
-    claims = list(
-        session.scalars(
-            select(Claim)
+    session.flush()
+    claims = _tracked(
+        session.execute(
+            select(*_CLAIM_COLUMNS)
             .where(col(Claim.practice_id) == interchange.practice_id)
             .where(col(Claim.interchange_id) == interchange.id)
         )
@@ -428,7 +531,7 @@ def apply_999(
     accepted: list[str] = []
     rejected: list[str] = []
     rejected_claims: list[uuid.UUID] = []
-    edits: list[ClaimEdit] = []
+    edits: list[tuple[Any, ...]] = []
     for tx in ack.transactions:
         members = by_tx.get(tx.control_number, [])
         by_pcn = {c.patient_control_number: c for c in members}
@@ -481,9 +584,9 @@ def apply_999(
                         claim, rule_id, message, source=EditSource.ACK_999, field_name=name or None
                     )
                 )
-            if _send_back(session, claim, reason=summary, source=source):
+            if _send_back(claim, reason=summary):
                 rejected_claims.append(claim.id)
-    session.add_all(edits)
+    _write(session, claims, edits, source=source)
     if not ack.accepted and interchange.kind == InterchangeKind.ELIGIBILITY_270:
         # A rejected inquiry gets no 271: its checks are asked again on the next run.
         for check in session.scalars(
@@ -528,33 +631,82 @@ def apply_999(
 # -- 277CA ------------------------------------------------------------------------------------
 
 
-def _practice_for(session: Session, acknowledgment: ClaimAcknowledgment) -> uuid.UUID | None:
+def _billing_npi(acknowledgment: ClaimAcknowledgment) -> str | None:
     provider = acknowledgment.provider
     if provider is None or provider.name is None or provider.name.id_qualifier != "XX":
         return None
-    practice_id: uuid.UUID | None = session.scalar(
-        select(col(Practice.id)).where(col(Practice.billing_npi) == provider.name.id)
-    )
-    return practice_id
+    return provider.name.id
 
 
-def _find_claim(session: Session, pcn: str, practice_id: uuid.UUID | None) -> Claim | None:
-    query = select(Claim).where(col(Claim.patient_control_number) == pcn)
-    if practice_id is not None:
-        return session.scalars(query.where(col(Claim.practice_id) == practice_id)).first()
-    found = list(session.scalars(query))
-    if len(found) == 1:
-        return found[0]
-    submitted = [c for c in found if ClaimStatus(c.status) is ClaimStatus.SUBMITTED]
-    return submitted[0] if len(submitted) == 1 else None
+class _ClaimFinder:
+    """The claims a 277CA transaction names, read in a few queries: the practices by billing
+    NPI, then each practice's claims by patient control number (and, for claims filed under a
+    provider that names no practice, the claims of any practice with that number)."""
+
+    def __init__(self, session: Session, items: Sequence[ClaimAcknowledgment]) -> None:
+        npis = {npi for npi in map(_billing_npi, items) if npi is not None}
+        self.practices: dict[str, uuid.UUID] = {}
+        for chunk in _chunked(sorted(npis)):
+            for npi, practice_id in session.execute(
+                select(col(Practice.billing_npi), col(Practice.id)).where(
+                    col(Practice.billing_npi).in_(chunk)
+                )
+            ):
+                self.practices.setdefault(npi, practice_id)
+        wanted: dict[uuid.UUID | None, set[str]] = defaultdict(set)
+        for item in items:
+            npi = _billing_npi(item)
+            practice_id = self.practices.get(npi) if npi is not None else None
+            wanted[practice_id].add(item.claim.patient_control_number)
+        self.by_practice: dict[tuple[uuid.UUID, str], _Tracked] = {}
+        self.anywhere: dict[str, list[_Tracked]] = defaultdict(list)
+        self.claims: list[_Tracked] = []
+        for practice_id, pcns in wanted.items():
+            for chunk in _chunked(sorted(pcns)):
+                query = select(*_CLAIM_COLUMNS).where(col(Claim.patient_control_number).in_(chunk))
+                if practice_id is not None:
+                    query = query.where(col(Claim.practice_id) == practice_id)
+                for claim in _tracked(session.execute(query)):
+                    self._add(claim, anywhere=practice_id is None)
+
+    def _add(self, claim: _Tracked, *, anywhere: bool) -> None:
+        key = (claim.practice_id, claim.patient_control_number)
+        known = self.by_practice.get(key)
+        if known is None:
+            self.by_practice[key] = known = claim
+            self.claims.append(claim)
+        if anywhere:
+            self.anywhere[claim.patient_control_number].append(known)
+
+    def find(self, item: ClaimAcknowledgment) -> _Tracked | None:
+        pcn = item.claim.patient_control_number
+        npi = _billing_npi(item)
+        practice_id = self.practices.get(npi) if npi is not None else None
+        if practice_id is not None:
+            return self.by_practice.get((practice_id, pcn))
+        found = self.anywhere.get(pcn, [])
+        if len(found) == 1:
+            return found[0]
+        submitted = [c for c in found if c.status is ClaimStatus.SUBMITTED]
+        return submitted[0] if len(submitted) == 1 else None
+
+
+def _chunked(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
 
 
 def apply_277ca(session: Session, ack: Ack277CA, *, source: str) -> Ack277CAResult:
-    """Apply one parsed 277CA transaction, claim by claim. Flushes; the caller commits."""
+    """Apply one parsed 277CA transaction, claim by claim (read in a few queries, written in
+    bulk). Flushes; the caller commits."""
     acc = _Acc()
-    for item in ack.claim_acknowledgments():
+    items = list(ack.claim_acknowledgments())
+    session.flush()
+    finder = _ClaimFinder(session, items)
+    edits: list[tuple[Any, ...]] = []
+    for item in items:
         status = item.claim
-        claim = _find_claim(session, status.patient_control_number, _practice_for(session, item))
+        claim = finder.find(item)
         if claim is None:
             acc.unknown += 1
             continue
@@ -568,20 +720,14 @@ def apply_277ca(session: Session, ack: Ack277CA, *, source: str) -> Ack277CAResu
         if status.accepted:
             if status.payer_claim_control_number:
                 claim.payer_claim_control_number = status.payer_claim_control_number[:50]
-                session.add(claim)
-            if ClaimStatus(claim.status) is ClaimStatus.SUBMITTED:
-                transition(
-                    session,
-                    claim,
-                    ClaimStatus.ACCEPTED,
-                    reason=f"277CA: {describe_status(*codes[0])}",
-                    source=source,
-                )
+                claim.changed = True
+            if claim.status is ClaimStatus.SUBMITTED:
+                claim.step(ClaimStatus.ACCEPTED, f"277CA: {describe_status(*codes[0])}")
             acc.accepted.append(claim.id)
             continue
         rejected = any(c[0] in REJECTED_CATEGORIES for c in codes)
         severity = EditSeverity.ERROR if rejected else EditSeverity.WARNING
-        edits = [
+        mine = [
             _edit(
                 claim,
                 f"277CA-{cat}-{code}" if code else f"277CA-{cat}",
@@ -603,14 +749,15 @@ def apply_277ca(session: Session, ack: Ack277CA, *, source: str) -> Ack277CAResu
             for cat, code, entity, proc in line_codes
             if cat not in ("A0", "A1", "A2", "A5")
         ]
-        session.add_all(edits)
-        acc.edits += len(edits)
+        edits += mine
+        acc.edits += len(mine)
         if not rejected:
             acc.no_response.append(claim.id)
             continue
         reason = f"277CA rejected the claim: {describe_status(*codes[0])}"
-        if _send_back(session, claim, reason=reason, source=source):
+        if _send_back(claim, reason=reason):
             acc.rejected.append(claim.id)
+    _write(session, finder.claims, edits, source=source)
     session.flush()
     logger.bind(source=source).info(
         "277CA applied: {} accepted, {} rejected, {} unknown claim(s)",

@@ -34,7 +34,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from rcm.claims.states import transition_many
+from rcm.bulk import id_hex
+from rcm.claims.states import ClaimMove, move_claims, transition_many
 from rcm.claims.submission import SubmitterInfo, header_837, load_claims_837
 from rcm.control_numbers import allocate
 from rcm.errors import RcmError, StateError, X12Error
@@ -170,8 +171,9 @@ def assign_batches(
     practice = session.get(Practice, practice_id)
     if practice is None:
         raise BatchError(f"no practice {practice_id}")
+    # Plain rows (id and what orders them), not ORM objects: the claims are moved in bulk.
     statement = (
-        select(Claim)
+        select(col(Claim.id), col(Claim.claim_type))
         .where(
             col(Claim.practice_id) == practice_id,
             col(Claim.status) == ClaimStatus.READY,
@@ -179,14 +181,13 @@ def assign_batches(
         )
         .order_by(col(Claim.claim_type), col(Claim.patient_control_number))
         .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
     )
     if claim_ids is not None:
         statement = statement.where(col(Claim.id).in_(list(claim_ids)))
-    claims = list(session.execute(statement).scalars())
-    by_type: dict[ClaimType, list[Claim]] = defaultdict(list)
-    for claim in claims:
-        by_type[ClaimType(claim.claim_type)].append(claim)
+    claims = session.execute(statement).all()
+    by_type: dict[ClaimType, list[uuid.UUID]] = defaultdict(list)
+    for claim_id, claim_type in claims:
+        by_type[ClaimType(claim_type)].append(claim_id)
 
     created: list[Interchange] = []
     for claim_type in (ClaimType.PROFESSIONAL, ClaimType.INSTITUTIONAL):
@@ -219,7 +220,7 @@ def _assign_one(
     profile_name: str,
     envelope: EnvelopeSettings,
     kind: InterchangeKind,
-    claims: Sequence[Claim],
+    claims: Sequence[uuid.UUID],
     now: datetime,
     source: str,
 ) -> Interchange:
@@ -260,14 +261,15 @@ def _assign_one(
             created_at=now,
         )
     )
-    for claim in claims:
-        claim.interchange_id = interchange.id
-    transition_many(
+    # One bulk move: interchange_id set and READY → BATCHED (with its ClaimEvent) for rows
+    # still READY; a claim another run moved first makes this transaction roll back.
+    step = ((ClaimStatus.BATCHED, "assigned to an 837 batch"),)
+    values = (id_hex(interchange.id),)  # UUID columns take 32 hex digits (rcm.bulk)
+    move_claims(
         session,
-        claims,
-        ClaimStatus.BATCHED,
-        reason="assigned to an 837 batch",
+        [ClaimMove(claim_id, practice.id, ClaimStatus.READY, step, values) for claim_id in claims],
         source=str(interchange.id),
+        columns=("interchange_id",),
     )
     return interchange
 
@@ -648,19 +650,24 @@ def record_uploaded(
         return interchange
     if status not in (InterchangeStatus.BUILT, InterchangeStatus.ARCHIVED):
         raise BatchError(f"interchange {interchange_id} is {status.value}: it cannot be uploaded")
-    claims = _claims_of(session, interchange)
-    for claim in claims:
-        if claim.status not in (ClaimStatus.BATCHED, ClaimStatus.SUBMITTED):
-            raise StateError(f"claim {claim.id} is {claim.status.value}, not BATCHED")
-    batched = [claim for claim in claims if claim.status is ClaimStatus.BATCHED]
-    transition_many(
-        session,
-        batched,
-        ClaimStatus.SUBMITTED,
-        reason="uploaded to the clearinghouse",
-        source=source or remote_name,
-        at=at,
-    )
+    session.flush()
+    rows = session.execute(
+        select(col(Claim.id), col(Claim.status))
+        .where(
+            col(Claim.practice_id) == interchange.practice_id,
+            col(Claim.interchange_id) == interchange.id,
+        )
+        .order_by(col(Claim.patient_control_number))
+    ).all()
+    step = ((ClaimStatus.SUBMITTED, "uploaded to the clearinghouse"),)
+    moves = []
+    for claim_id, status in rows:
+        if status is ClaimStatus.BATCHED:
+            moves.append(ClaimMove(claim_id, interchange.practice_id, ClaimStatus.BATCHED, step))
+        elif status is not ClaimStatus.SUBMITTED:
+            raise StateError(f"claim {claim_id} is {ClaimStatus(status).value}, not BATCHED")
+    # One bulk move (only rows still BATCHED; submitted_at = `at`), a ClaimEvent each.
+    move_claims(session, moves, source=source or remote_name, at=at)
     interchange.status = InterchangeStatus.UPLOADED
     interchange.uploaded_at = at
     interchange.file_name = remote_name
@@ -724,7 +731,11 @@ def build_and_gate_all(
     """`build_and_gate` for several assigned interchanges, with the pyx12 runs spread over
     `executor` (a ProcessPoolExecutor: pyx12 is CPU-bound and holds a lock per process). The
     validator must be picklable for a process pool; the default is
-    rcm.x12.validate.validate. Building and recording stay in this session."""
+    rcm.x12.validate.validate. Building and recording stay in this session.
+
+    Each file is submitted as soon as it is built, so the pool validates while the next one is
+    built; nothing is written until every verdict is in, so the transaction holds its write
+    locks (SQLite: the database's) only for the recording, not for the validation."""
     if executor is None:
         return [
             build_and_gate(session, i, validator=validator, source=source) for i in interchange_ids
@@ -734,23 +745,30 @@ def build_and_gate_all(
 
         validator = validate
     built: dict[uuid.UUID, bytes] = {}
-    outcomes: dict[uuid.UUID, GateOutcome] = {}
+    unbuildable: list[uuid.UUID] = []
+    futures: dict[uuid.UUID, Any] = {}
     for interchange_id in interchange_ids:
-        interchange = _interchange(session, interchange_id)
+        _interchange(session, interchange_id)
         try:
-            built[interchange_id] = build_interchange_bytes(session, interchange_id)
+            data = build_interchange_bytes(session, interchange_id)
         except X12Error:
-            problems = _unbuildable(session, interchange)
-            outcomes[interchange_id] = _reject(
-                session, interchange, [], data=None, source=source, messages=problems
-            )
-    futures = {
-        i: executor.submit(validator, data, file_name=f"interchange-{i}")
-        for i, data in built.items()
-    }
-    for interchange_id, future in futures.items():
+            unbuildable.append(interchange_id)
+            continue
+        built[interchange_id] = data
+        futures[interchange_id] = executor.submit(
+            validator, data, file_name=f"interchange-{interchange_id}"
+        )
+    reports = {i: future.result() for i, future in futures.items()}
+    outcomes: dict[uuid.UUID, GateOutcome] = {}
+    for interchange_id in unbuildable:
+        interchange = _interchange(session, interchange_id)
+        problems = _unbuildable(session, interchange)
+        outcomes[interchange_id] = _reject(
+            session, interchange, [], data=None, source=source, messages=problems
+        )
+    for interchange_id, report in reports.items():
         outcomes[interchange_id] = gate_interchange(
-            session, interchange_id, built[interchange_id], future.result(), source=source
+            session, interchange_id, built[interchange_id], report, source=source
         )
     return [outcomes[i] for i in interchange_ids]
 

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -78,6 +78,8 @@ SELF = "18"
 NOT_FOUND_REASONS = frozenset({"67", "75"})
 MEMBER_ID_REASONS = frozenset({"64", "72", "76"})
 NAME_REASONS = frozenset({"65", "73"})
+# Keys per IN (...) and rows per multi-row statement: well under SQLite's variable limit.
+_IN_CHUNK = 2000
 
 
 class EligibilityError(RcmError):
@@ -129,7 +131,7 @@ ANSWERED = frozenset(
 )
 
 
-def _covers(coverage: Coverage, on: date) -> bool:
+def _covers(coverage: Any, on: date) -> bool:
     return (coverage.effective_date is None or coverage.effective_date <= on) and (
         coverage.termination_date is None or on <= coverage.termination_date
     )
@@ -140,42 +142,48 @@ def _plan_checks(
     batch: InquiryBatch,
     *,
     practice_id: uuid.UUID,
-    appointments: list[Appointment],
-    coverages: dict[uuid.UUID, list[Coverage]],
+    appointments: list[Any],
+    coverages: dict[uuid.UUID, list[Any]],
     zone: ZoneInfo,
     now: datetime,
-) -> tuple[list[EligibilityCheck], set[uuid.UUID]]:
-    """The checks to put in a new 270 (new ones, and pending ones not in an interchange yet)
-    and the interchanges already holding the other pending checks; records each in `batch`.
-    A pending check for another visit date (the appointment moved) is superseded, or moved to
-    the new date when it was never sent."""
+) -> tuple[list[EligibilityCheck], list[uuid.UUID], set[uuid.UUID]]:
+    """The checks to put in a new 270 (pending ones not in an interchange yet, as ORM objects,
+    and the IDs of new ones, inserted here as plain rows in one statement per chunk) and the
+    interchanges already holding the other pending checks; records each in `batch`. A pending
+    check for another visit date (the appointment moved) is superseded, or moved to the new
+    date when it was never sent."""
+    appointment_ids = [a.id for a in appointments]
     pending: dict[tuple[uuid.UUID, uuid.UUID], EligibilityCheck] = {}
-    for check in session.execute(
-        select(EligibilityCheck).where(
-            col(EligibilityCheck.practice_id) == practice_id,
-            col(EligibilityCheck.appointment_id).in_([a.id for a in appointments]),
-            col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING,
-        )
-    ).scalars():
-        assert check.appointment_id is not None
-        pending[(check.appointment_id, check.coverage_id)] = check
     # A payer's answer for this visit stands: a rerun does not ask again. Errors are asked again.
-    answered = {
-        (appointment_id, coverage_id, service_date)
-        for appointment_id, coverage_id, service_date in session.execute(
-            select(
-                col(EligibilityCheck.appointment_id),
-                col(EligibilityCheck.coverage_id),
-                col(EligibilityCheck.service_date),
-            ).where(
+    answered: set[tuple[uuid.UUID, uuid.UUID, date]] = set()
+    for start in range(0, len(appointment_ids), _IN_CHUNK):
+        chunk = appointment_ids[start : start + _IN_CHUNK]
+        for check in session.execute(
+            select(EligibilityCheck).where(
                 col(EligibilityCheck.practice_id) == practice_id,
-                col(EligibilityCheck.appointment_id).in_([a.id for a in appointments]),
-                col(EligibilityCheck.status).in_(ANSWERED),
+                col(EligibilityCheck.appointment_id).in_(chunk),
+                col(EligibilityCheck.status) == EligibilityCheckStatus.PENDING,
+            )
+        ).scalars():
+            assert check.appointment_id is not None
+            pending[(check.appointment_id, check.coverage_id)] = check
+        answered.update(
+            (appointment_id, coverage_id, service_date)
+            for appointment_id, coverage_id, service_date in session.execute(
+                select(
+                    col(EligibilityCheck.appointment_id),
+                    col(EligibilityCheck.coverage_id),
+                    col(EligibilityCheck.service_date),
+                ).where(
+                    col(EligibilityCheck.practice_id) == practice_id,
+                    col(EligibilityCheck.appointment_id).in_(chunk),
+                    col(EligibilityCheck.status).in_(ANSWERED),
+                )
             )
         )
-    }
 
-    new_checks: list[EligibilityCheck] = []
+    reused_unsent: list[EligibilityCheck] = []
+    new_rows: list[dict[str, Any]] = []
     existing: set[uuid.UUID] = set()
     for appointment in appointments:
         visit = appointment.scheduled_at.astimezone(zone).date()
@@ -199,24 +207,32 @@ def _plan_checks(
                 if check.interchange_id is not None:
                     existing.add(check.interchange_id)
                 else:
-                    new_checks.append(check)
+                    reused_unsent.append(check)
                 continue
             check_id = uuid.uuid4()
-            check = EligibilityCheck(
-                id=check_id,
-                practice_id=practice_id,
-                patient_id=appointment.patient_id,
-                coverage_id=coverage.id,
-                appointment_id=appointment.id,
-                trace_number=check_id.hex.upper(),
-                service_date=visit,
-                status=EligibilityCheckStatus.PENDING,
-                requested_at=now,
+            new_rows.append(
+                {
+                    "id": check_id,
+                    "practice_id": practice_id,
+                    "patient_id": appointment.patient_id,
+                    "coverage_id": coverage.id,
+                    "appointment_id": appointment.id,
+                    "interchange_id": None,
+                    "trace_number": check_id.hex.upper(),
+                    "service_date": visit,
+                    "status": EligibilityCheckStatus.PENDING,
+                    "response": {},
+                    "requested_at": now,
+                    "responded_at": None,
+                }
             )
-            session.add(check)
-            new_checks.append(check)
-            batch.created.append(check.id)
-    return new_checks, existing
+            batch.created.append(check_id)
+    # Superseded and moved checks first (they free the pending slot the new rows take).
+    session.flush()
+    table = EligibilityCheck.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(new_rows), _IN_CHUNK):
+        session.execute(table.insert(), new_rows[start : start + _IN_CHUNK])
+    return reused_unsent, [row["id"] for row in new_rows], existing
 
 
 def build_270(
@@ -242,9 +258,10 @@ def build_270(
         raise EligibilityError(f"no practice {practice_id}")
     zone = ZoneInfo(practice.timezone or "UTC")
     start, end = _day_bounds(practice, date_from, date_to)
+    # Plain rows (what planning reads), not ORM objects.
     appointments = list(
         session.execute(
-            select(Appointment)
+            select(col(Appointment.id), col(Appointment.patient_id), col(Appointment.scheduled_at))
             .where(
                 col(Appointment.practice_id) == practice_id,
                 col(Appointment.scheduled_at) >= start,
@@ -252,33 +269,41 @@ def build_270(
                 col(Appointment.status).in_(OPEN_APPOINTMENTS),
             )
             .order_by(col(Appointment.scheduled_at), col(Appointment.external_id))
-        ).scalars()
+        ).all()
     )
     batch = InquiryBatch(interchange=None, data=None)
     if not appointments:
         return batch
-    coverages: dict[uuid.UUID, list[Coverage]] = defaultdict(list)
-    for coverage in session.execute(
-        select(Coverage)
-        .where(
-            col(Coverage.practice_id) == practice_id,
-            col(Coverage.active).is_(True),
-            col(Coverage.patient_id).in_({a.patient_id for a in appointments}),
-        )
-        .order_by(col(Coverage.priority))
-    ).scalars():
-        coverages[coverage.patient_id].append(coverage)
+    coverages: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    patient_ids = sorted({a.patient_id for a in appointments}, key=str)
+    for offset in range(0, len(patient_ids), _IN_CHUNK):
+        for coverage in session.execute(
+            select(
+                col(Coverage.id),
+                col(Coverage.patient_id),
+                col(Coverage.effective_date),
+                col(Coverage.termination_date),
+            )
+            .where(
+                col(Coverage.practice_id) == practice_id,
+                col(Coverage.active).is_(True),
+                col(Coverage.patient_id).in_(patient_ids[offset : offset + _IN_CHUNK]),
+            )
+            .order_by(col(Coverage.priority))
+        ):
+            coverages[coverage.patient_id].append(coverage)
     # Two runs for the same appointments (a scheduled run and an operator's) may both find no
     # pending check and both insert one. On PostgreSQL the partial unique index lets one insert
     # through and fails the other when the first commits; the loser plans again and reuses the
     # winner's checks, which already sit in the winner's interchange. (SQLite serializes
     # writers: there the loser's first write fails as "database is locked" instead.)
-    new_checks: list[EligibilityCheck] = []
+    unsent: list[EligibilityCheck] = []
+    new_ids: list[uuid.UUID] = []
     existing: set[uuid.UUID] = set()
     for attempt in range(1, PLAN_ATTEMPTS + 1):
         try:
             with session.begin_nested():
-                new_checks, existing = _plan_checks(
+                unsent, new_ids, existing = _plan_checks(
                     session,
                     batch,
                     practice_id=practice_id,
@@ -299,7 +324,8 @@ def build_270(
                 "a concurrent run asked about the same appointments; reusing its checks"
             )
     batch.existing_interchanges = sorted(existing, key=str)
-    if not new_checks:
+    count = len(unsent) + len(new_ids)
+    if not count:
         return batch
 
     interchange = Interchange(
@@ -311,7 +337,7 @@ def build_270(
         receiver_id=envelope.receiver_id,
         envelope=envelope.as_dict(),
         status=InterchangeStatus.ASSIGNED,
-        claim_count=len(new_checks),
+        claim_count=count,
         created_at=now,
     )
     session.add(interchange)
@@ -335,14 +361,23 @@ def build_270(
             action=ASSIGNED_ACTION,
             entity_type="interchange",
             entity_id=str(interchange.id),
-            detail={"checks": len(new_checks)},
+            detail={"checks": count},
             created_at=now,
         )
     )
-    for check in new_checks:
+    for check in unsent:
         check.interchange_id = interchange.id
         session.add(check)
     session.flush()
+    for offset in range(0, len(new_ids), _IN_CHUNK):
+        session.execute(
+            update(EligibilityCheck)
+            .where(
+                col(EligibilityCheck.practice_id) == practice_id,
+                col(EligibilityCheck.id).in_(new_ids[offset : offset + _IN_CHUNK]),
+            )
+            .values(interchange_id=interchange.id)
+        )
     data = build_270_bytes(session, interchange.id)
     interchange.sha256 = hashlib.sha256(data).hexdigest()
     interchange.file_name = file_name_for(interchange, envelope, practice.slug)
@@ -352,7 +387,7 @@ def build_270(
     batch.interchange = interchange
     batch.data = data
     logger.bind(practice=practice.slug, interchange_id=str(interchange.id)).info(
-        "270 with {} inquiry(ies), {} reused", len(new_checks), len(batch.reused)
+        "270 with {} inquiry(ies), {} reused", count, len(batch.reused)
     )
     return batch
 
@@ -362,7 +397,7 @@ def _sex(value: Any) -> str | None:
     return str(text) if text in ("M", "F", "U") else None
 
 
-def _member(coverage: Coverage, patient: Patient) -> tuple[Member, Member | None]:
+def _member(coverage: Any, patient: Any) -> tuple[Member, Member | None]:
     if coverage.relationship == SELF:
         address = None
         if patient.address1 and patient.city:
@@ -402,6 +437,61 @@ def _member(coverage: Coverage, patient: Patient) -> tuple[Member, Member | None
     return subscriber, dependent
 
 
+_COVERAGE_270 = tuple(
+    col(c)
+    for c in (
+        Coverage.id,
+        Coverage.payer_id,
+        Coverage.relationship,
+        Coverage.member_id,
+        Coverage.subscriber_last_name,
+        Coverage.subscriber_first_name,
+        Coverage.subscriber_birth_date,
+        Coverage.subscriber_sex,
+    )
+)
+_PATIENT_270 = tuple(
+    col(c)
+    for c in (
+        Patient.id,
+        Patient.last_name,
+        Patient.first_name,
+        Patient.middle_name,
+        Patient.birth_date,
+        Patient.sex,
+        Patient.address1,
+        Patient.address2,
+        Patient.city,
+        Patient.state,
+        Patient.zip,
+    )
+)
+
+
+def _rows_in(
+    session: Session,
+    columns: tuple[Any, ...],
+    key: Any,
+    values: Iterable[Any],
+    practice_column: Any,
+    practice_id: uuid.UUID,
+    *conditions: Any,
+) -> list[Any]:
+    """Rows of `columns` whose `key` is in `values` and of the practice (and meet
+    `conditions`), one query per chunk."""
+    keys = sorted(set(values), key=str)
+    rows: list[Any] = []
+    for start in range(0, len(keys), _IN_CHUNK):
+        rows += session.execute(
+            select(*columns).where(
+                col(practice_column) == practice_id,
+                col(key).in_(keys[start : start + _IN_CHUNK]),
+                *conditions,
+            )
+        ).all()
+    return rows
+
+
 def build_270_bytes(session: Session, interchange_id: uuid.UUID) -> bytes:
     """The 270 file of an outbound eligibility interchange: a pure function of its rows (one
     ST per payer, inquiries in trace-number order, creation time from the row)."""
@@ -413,29 +503,46 @@ def build_270_bytes(session: Session, interchange_id: uuid.UUID) -> bytes:
     practice = session.get(Practice, interchange.practice_id)
     assert practice is not None
     settings = envelope_of(session, interchange)
+    # Plain rows of the columns the file is made of, not ORM objects.
+    practice_id = interchange.practice_id
     checks = list(
         session.execute(
-            select(EligibilityCheck)
+            select(
+                col(EligibilityCheck.trace_number),
+                col(EligibilityCheck.coverage_id),
+                col(EligibilityCheck.patient_id),
+                col(EligibilityCheck.service_date),
+            )
             .where(
-                col(EligibilityCheck.practice_id) == interchange.practice_id,
+                col(EligibilityCheck.practice_id) == practice_id,
                 col(EligibilityCheck.interchange_id) == interchange.id,
             )
             .order_by(col(EligibilityCheck.trace_number))
-        ).scalars()
+        ).all()
     )
     if not checks:
         raise EligibilityError(f"interchange {interchange_id} has no eligibility checks")
     coverages = {
         c.id: c
-        for c in session.execute(
-            select(Coverage).where(col(Coverage.id).in_({x.coverage_id for x in checks}))
-        ).scalars()
+        for c in _rows_in(
+            session,
+            _COVERAGE_270,
+            Coverage.id,
+            {x.coverage_id for x in checks},
+            Coverage.practice_id,
+            practice_id,
+        )
     }
     patients = {
         p.id: p
-        for p in session.execute(
-            select(Patient).where(col(Patient.id).in_({x.patient_id for x in checks}))
-        ).scalars()
+        for p in _rows_in(
+            session,
+            _PATIENT_270,
+            Patient.id,
+            {x.patient_id for x in checks},
+            Patient.practice_id,
+            practice_id,
+        )
     }
     payers = {
         p.id: p
@@ -577,6 +684,112 @@ def _norm(text: str | None) -> str:
     return "".join(ch for ch in (text or "").upper() if ch.isalnum())
 
 
+class _Mutable:
+    """A row's columns as attributes that `_apply_one` may set; remembers which it set, so
+    only those are written back (in bulk)."""
+
+    changed: set[str]
+
+    def __init__(self, row: Any) -> None:
+        self.__dict__.update(row._asdict())
+        self.__dict__["changed"] = set()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+        self.changed.add(name)
+
+    def __getattr__(self, name: str) -> Any:  # only for names the row did not have
+        raise AttributeError(name)
+
+
+_CHECK_271 = tuple(
+    col(c)
+    for c in (
+        EligibilityCheck.id,
+        EligibilityCheck.trace_number,
+        EligibilityCheck.appointment_id,
+        EligibilityCheck.coverage_id,
+        EligibilityCheck.patient_id,
+        EligibilityCheck.service_date,
+    )
+)
+_COVERAGE_271 = tuple(
+    col(c)
+    for c in (
+        Coverage.id,
+        Coverage.relationship,
+        Coverage.member_id,
+        Coverage.subscriber_last_name,
+        Coverage.subscriber_first_name,
+        Coverage.subscriber_birth_date,
+    )
+)
+
+
+def _write_answers(
+    session: Session,
+    practice_id: uuid.UUID,
+    checks: list[_Mutable],
+    coverages: Iterable[_Mutable],
+    work_items: list[dict[str, Any]],
+) -> None:
+    """The answered checks (one executemany), the coverages grouped by the columns that
+    changed (one executemany per group) and the new work items (one insert), then the ORM
+    copies of those rows in the session are expired so they read what was written."""
+    check_table = EligibilityCheck.__table__  # type: ignore[attr-defined]
+    coverage_table = Coverage.__table__  # type: ignore[attr-defined]
+    if checks:
+        statement = (
+            check_table.update()
+            .where(check_table.c.id == bindparam("key"))
+            .where(check_table.c.practice_id == bindparam("practice"))
+            .values(
+                status=bindparam("status"),
+                response=bindparam("response"),
+                responded_at=bindparam("responded_at"),
+            )
+        )
+        params = [
+            {
+                "key": c.id,
+                "practice": practice_id,
+                "status": c.status,
+                "response": c.response,
+                "responded_at": c.responded_at,
+            }
+            for c in checks
+        ]
+        for start in range(0, len(params), _IN_CHUNK):
+            session.execute(statement, params[start : start + _IN_CHUNK])
+    groups: dict[tuple[str, ...], list[_Mutable]] = defaultdict(list)
+    for coverage in coverages:
+        if coverage.changed:
+            groups[tuple(sorted(coverage.changed))].append(coverage)
+    for names, members in groups.items():
+        statement = (
+            coverage_table.update()
+            .where(coverage_table.c.id == bindparam("key"))
+            .where(coverage_table.c.practice_id == bindparam("practice"))
+            .values({name: bindparam(f"v_{name}") for name in names})
+        )
+        params = [
+            {
+                "key": c.id,
+                "practice": practice_id,
+                **{f"v_{name}": getattr(c, name) for name in names},
+            }
+            for c in members
+        ]
+        for start in range(0, len(params), _IN_CHUNK):
+            session.execute(statement, params[start : start + _IN_CHUNK])
+    if work_items:
+        session.execute(WorkItem.__table__.insert(), work_items)  # type: ignore[attr-defined]
+    written = {c.id for c in checks} | {c.id for group in groups.values() for c in group}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, (EligibilityCheck, Coverage)) and obj.id in written:
+            session.expire(obj)
+
+
 def apply_271(
     session: Session,
     *,
@@ -601,94 +814,94 @@ def apply_271(
         session.flush()
         raise
     traces = {t: r for r in responses for t in r.trace_numbers}
-    checks = (
-        {
-            c.trace_number: c
-            for c in session.execute(
-                select(EligibilityCheck).where(
-                    col(EligibilityCheck.practice_id) == practice_id,
-                    col(EligibilityCheck.trace_number).in_(list(traces)),
-                )
-            ).scalars()
-        }
-        if traces
-        else {}
-    )
+    session.flush()
+    checks: dict[str, _Mutable] = {}
+    trace_list = list(traces)
+    for start in range(0, len(trace_list), _IN_CHUNK):
+        for row in session.execute(
+            select(*_CHECK_271).where(
+                col(EligibilityCheck.practice_id) == practice_id,
+                col(EligibilityCheck.trace_number).in_(trace_list[start : start + _IN_CHUNK]),
+            )
+        ):
+            checks[row.trace_number] = _Mutable(row)
     result = ApplyResult()
     result.unmatched = sum(1 for r in responses if not any(t in checks for t in r.trace_numbers))
-    coverage_ids = {c.coverage_id for c in checks.values()}
-    coverages = (
-        {
-            c.id: c
-            for c in session.execute(
-                select(Coverage).where(col(Coverage.id).in_(coverage_ids))
-            ).scalars()
-        }
-        if coverage_ids
-        else {}
-    )
+    coverages = {
+        c.id: _Mutable(c)
+        for c in _rows_in(
+            session,
+            _COVERAGE_271,
+            Coverage.id,
+            {c.coverage_id for c in checks.values()},
+            Coverage.practice_id,
+            practice_id,
+        )
+    }
     patient_ids = {c.patient_id for c in checks.values()}
     known_payers: dict[uuid.UUID, set[str]] = defaultdict(set)
-    last_names = (
-        dict(
-            session.execute(
-                select(col(Patient.id), col(Patient.last_name)).where(
-                    col(Patient.id).in_(patient_ids)
-                )
-            )
-            .tuples()
-            .all()
+    last_names = {
+        p.id: p.last_name
+        for p in _rows_in(
+            session,
+            (col(Patient.id), col(Patient.last_name)),
+            Patient.id,
+            patient_ids,
+            Patient.practice_id,
+            practice_id,
         )
-        if patient_ids
-        else {}
-    )
+    }
     if patient_ids:
         payer_rows = {p.id: p for p in session.execute(select(Payer)).scalars()}
-        for coverage in session.execute(
-            select(Coverage).where(
-                col(Coverage.practice_id) == practice_id,
-                col(Coverage.patient_id).in_(patient_ids),
-            )
-        ).scalars():
+        for coverage in _rows_in(
+            session,
+            (col(Coverage.patient_id), col(Coverage.payer_id)),
+            Coverage.patient_id,
+            patient_ids,
+            Coverage.practice_id,
+            practice_id,
+        ):
             payer = payer_rows.get(coverage.payer_id)
             if payer is not None:
                 known_payers[coverage.patient_id] |= {
                     payer.payer_id,
                     *map(str, payer.clearinghouse_payer_ids.values()),
                 }
-    open_items = (
-        {
-            (item.appointment_id, item.kind)
-            for item in session.execute(
-                select(WorkItem).where(
-                    col(WorkItem.practice_id) == practice_id,
-                    col(WorkItem.status) == WorkItemStatus.OPEN,
-                    col(WorkItem.appointment_id).in_(
-                        {c.appointment_id for c in checks.values() if c.appointment_id}
-                    ),
-                )
-            ).scalars()
-        }
-        if checks
-        else set()
-    )
+    open_items = {
+        (item.appointment_id, item.kind)
+        for item in _rows_in(
+            session,
+            (col(WorkItem.appointment_id), col(WorkItem.kind)),
+            WorkItem.appointment_id,
+            {c.appointment_id for c in checks.values() if c.appointment_id},
+            WorkItem.practice_id,
+            practice_id,
+            col(WorkItem.status) == WorkItemStatus.OPEN,
+        )
+    }
+    work_items: list[dict[str, Any]] = []
 
-    def flag(check: EligibilityCheck, kind: str, detail: str) -> None:
+    def flag(check: Any, kind: str, detail: str) -> None:
         key = (check.appointment_id, kind)
         if key in open_items:
             return
         open_items.add(key)
-        session.add(
-            WorkItem(
-                practice_id=practice_id,
-                kind=kind,
-                appointment_id=check.appointment_id,
-                detail=f"eligibility check {check.id}: {detail}",
-                created_at=now,
-            )
+        work_items.append(
+            {
+                "id": uuid.uuid4(),
+                "practice_id": practice_id,
+                "kind": kind,
+                "appointment_id": check.appointment_id,
+                "claim_id": None,
+                "detail": f"eligibility check {check.id}: {detail}",
+                "status": WorkItemStatus.OPEN,
+                "created_at": now,
+                "resolved_at": None,
+            }
         )
         result.work_items[kind] += 1
 
+    answered: list[_Mutable] = []
     for trace, response in traces.items():
         check = checks.get(trace)
         if check is None:
@@ -699,10 +912,10 @@ def apply_271(
             check, coverage, response, known_payers, last_names.get(check.patient_id), flag, now
         )
         result.by_status[status.value] += 1
-        session.add(check)
+        answered.append(check)
         if coverage is not None:
-            session.add(coverage)
             result.coverages_updated += 1
+    _write_answers(session, practice_id, answered, coverages.values(), work_items)
     interchange.status = InterchangeStatus.PROCESSED
     interchange.processed_at = now
     session.add(interchange)
@@ -714,8 +927,8 @@ def apply_271(
 
 
 def _apply_one(
-    check: EligibilityCheck,
-    coverage: Coverage | None,
+    check: Any,
+    coverage: Any | None,
     response: EligibilityResponse,
     known_payers: dict[uuid.UUID, set[str]],
     patient_last_name: str | None,

@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, insert, inspect, select
 from sqlmodel import Session, col
 
+from rcm.bulk import BulkWriter, new_hex_id
 from rcm.errors import PostingError
+from rcm.models.claim import Claim
+from rcm.models.encounter import ServiceLine
 from rcm.models.ledger import LedgerAppendOnlyError, LedgerEntry, LedgerKind, Responsible
 from rcm.models.types import new_id, to_money, utcnow
 
 __all__ = [
+    "LEDGER_COLUMNS",
     "LedgerAppendOnlyError",
+    "LedgerRows",
+    "PostedEntry",
     "append_entries",
     "append_ledger_rows",
     "claim_balance",
+    "claim_balances",
     "line_balance",
     "practice_balance",
     "reverse_entries",
@@ -96,6 +104,30 @@ def claim_balance(
     )
 
 
+def claim_balances(
+    session: Session,
+    *,
+    practice_id: uuid.UUID,
+    claim_ids: Sequence[uuid.UUID],
+    responsible: Responsible | None = None,
+) -> dict[uuid.UUID, Decimal]:
+    """What is still owed on each of many claims (claims without entries are left out), a
+    few queries for thousands of claims."""
+    out: dict[uuid.UUID, Decimal] = {}
+    unique = list(dict.fromkeys(claim_ids))
+    for start in range(0, len(unique), 2000):
+        rows = session.execute(
+            select(col(LedgerEntry.claim_id), func.sum(col(LedgerEntry.amount)))
+            .where(col(LedgerEntry.practice_id) == practice_id)
+            .where(col(LedgerEntry.claim_id).in_(unique[start : start + 2000]))
+            .where(*_responsible(responsible))
+            .group_by(col(LedgerEntry.claim_id))
+        )
+        for claim_id, total in rows:
+            out[claim_id] = ZERO if total is None else to_money(total)
+    return out
+
+
 def line_balance(
     session: Session,
     *,
@@ -103,10 +135,21 @@ def line_balance(
     service_line_id: uuid.UUID,
     responsible: Responsible | None = None,
 ) -> Decimal:
-    """What is still owed on one service line."""
+    """What is still owed on one service line.
+
+    A line's entries belong to the claims that bill it, the claims of its encounter, so they
+    are found through the (practice_id, claim_id) index: ledger_entry has no index of its own
+    on service_line_id (one more index to update on every entry an 835 posts)."""
+    claims = (
+        select(col(Claim.id))
+        .join(ServiceLine, col(ServiceLine.encounter_id) == col(Claim.encounter_id))
+        .where(col(ServiceLine.id) == service_line_id)
+        .where(col(Claim.practice_id) == practice_id)
+    )
     return _sum(
         session,
         col(LedgerEntry.practice_id) == practice_id,
+        col(LedgerEntry.claim_id).in_(claims),
         col(LedgerEntry.service_line_id) == service_line_id,
         *_responsible(responsible),
     )
@@ -170,3 +213,137 @@ def reverse_entries(
         for entry in entries
     ]
     return append_entries(session, reversals)
+
+
+# -- bulk writers ---------------------------------------------------------------------------------
+
+LEDGER_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "service_line_id",
+    "kind",
+    "amount",
+    "responsible",
+    "group_code",
+    "reason_code",
+    "remittance_id",
+    "claim_payment_id",
+    "reverses_entry_id",
+    "memo",
+    "created_at",
+)
+
+
+class PostedEntry(NamedTuple):
+    """A ledger entry as a reversal needs it. Keys are 32-digit hex strings (rcm.bulk)."""
+
+    id: str
+    claim_id: str | None
+    service_line_id: str | None
+    kind: str
+    amount: Decimal
+    responsible: str
+    group_code: str | None
+    reason_code: str | None
+    remittance_id: str | None
+    claim_payment_id: str | None
+
+
+class LedgerRows:
+    """New ledger entries of one bulk writer (an ERA of 100,000 claim payments), kept as rows
+    and appended in one bulk insert by `write`: no ORM object per entry.
+
+    The guarantees of `append_entries` and `reverse_entries` hold: amounts are whole cents
+    (ValueError otherwise, when added), rows are only ever inserted, and `reverse` negates
+    entries through reverses_entry_id; which entries are already reversed is the caller's to
+    know (it read them), and the partial unique index on reverses_entry_id refuses a second
+    reversal of one entry at the database. Keys are 32-digit hex strings (rcm.bulk).
+    """
+
+    def __init__(self, writer: BulkWriter, *, practice_id: str, created_at: datetime) -> None:
+        table = LedgerEntry.__table__  # type: ignore[attr-defined]
+        self.writer = writer
+        self.practice_id = practice_id
+        self.rows: list[tuple[Any, ...]] = []
+        # The amounts as Decimal, row for row (the rows hold what the driver takes).
+        self.amounts: list[Decimal] = []
+        self._money = writer.converter(table, "amount")
+        self._stamp = writer.converter(table, "created_at")(created_at)
+
+    def add(
+        self,
+        claim_id: str | None,
+        service_line_id: str | None,
+        kind: str,
+        amount: Decimal,
+        responsible: str,
+        remittance_id: str | None,
+        claim_payment_id: str | None,
+        group_code: str | None = None,
+        reason_code: str | None = None,
+        memo: str | None = None,
+        reverses_entry_id: str | None = None,
+    ) -> str:
+        """Append one entry (`kind` and `responsible` as their values); its key."""
+        entry_id = new_hex_id()
+        self.rows.append(
+            (
+                entry_id,
+                self.practice_id,
+                claim_id,
+                service_line_id,
+                kind,
+                self._money(amount),
+                responsible,
+                group_code,
+                reason_code,
+                remittance_id,
+                claim_payment_id,
+                reverses_entry_id,
+                memo,
+                self._stamp,
+            )
+        )
+        self.amounts.append(amount)
+        return entry_id
+
+    def posted(self, start: int = 0) -> list[PostedEntry]:
+        """The entries added since row `start`, as a reversal reads them."""
+        return [
+            PostedEntry(r[0], r[2], r[3], r[4], amount, r[6], r[7], r[8], r[9], r[10])
+            for r, amount in zip(self.rows[start:], self.amounts[start:], strict=True)
+        ]
+
+    def reverse(self, entries: Iterable[PostedEntry], *, memo: str) -> list[PostedEntry]:
+        """Append one `reversal` entry negating each of `entries` (same claim, line, payer or
+        patient, remittance and claim payment; reverses_entry_id naming it)."""
+        entries = list(entries)
+        ids = [entry.id for entry in entries]
+        if len(set(ids)) != len(ids):
+            raise PostingError("the same ledger entry is listed twice for reversal")
+        out = []
+        for entry in entries:
+            self.add(
+                entry.claim_id,
+                entry.service_line_id,
+                LedgerKind.REVERSAL.value,
+                -entry.amount,
+                entry.responsible,
+                entry.remittance_id,
+                entry.claim_payment_id,
+                entry.group_code,
+                entry.reason_code,
+                memo,
+                entry.id,
+            )
+            out.append(entry)
+        return out
+
+    def write(self) -> int:
+        """Insert every row added (one executemany or COPY); the number written."""
+        table = LedgerEntry.__table__  # type: ignore[attr-defined]
+        written = self.writer.insert(table, LEDGER_COLUMNS, self.rows)
+        self.rows = []
+        self.amounts = []
+        return written

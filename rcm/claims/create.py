@@ -21,11 +21,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, select
 from sqlmodel import Session, col
 
+from rcm.bulk import BulkWriter, id_hex, new_hex_id
 from rcm.errors import RcmError
-from rcm.ledger import append_ledger_rows
+from rcm.ledger import LedgerRows
 from rcm.logging import logger
 from rcm.models import (
     Claim,
@@ -42,7 +43,6 @@ from rcm.models import (
     ServiceLine,
     WorkItem,
     WorkItemStatus,
-    new_id,
     utcnow,
 )
 
@@ -117,15 +117,15 @@ def derived_control_number(
     raise RcmError(f"no free patient control number derived from claim number {original}")
 
 
-def _covers(coverage: Coverage, on: date) -> bool:
+def _covers(coverage: Any, on: date) -> bool:
     return (coverage.effective_date is None or coverage.effective_date <= on) and (
         coverage.termination_date is None or on <= coverage.termination_date
     )
 
 
 def primary_coverage(
-    candidates: Sequence[Coverage], service_date: date, preferred: uuid.UUID | None = None
-) -> Coverage | None:
+    candidates: Sequence[Any], service_date: date, preferred: uuid.UUID | None = None
+) -> Any:
     """The priority-1 active coverage on the date of service; the encounter's own coverage
     wins when it qualifies, otherwise the most recently effective one."""
     eligible = [c for c in candidates if c.priority == 1 and c.active and _covers(c, service_date)]
@@ -136,6 +136,61 @@ def primary_coverage(
             return coverage
     eligible.sort(key=lambda c: (c.effective_date or date.min, str(c.id)), reverse=True)
     return eligible[0]
+
+
+_ENCOUNTER_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Encounter.id,
+        Encounter.external_id,
+        Encounter.patient_id,
+        Encounter.coverage_id,
+        Encounter.service_date,
+        Encounter.claim_type,
+        Encounter.admission_date,
+        Encounter.discharge_date,
+    )
+)
+_COVERAGE_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Coverage.id,
+        Coverage.patient_id,
+        Coverage.payer_id,
+        Coverage.priority,
+        Coverage.active,
+        Coverage.effective_date,
+        Coverage.termination_date,
+    )
+)
+_CLAIM_INSERT = (
+    "id",
+    "practice_id",
+    "encounter_id",
+    "patient_id",
+    "coverage_id",
+    "payer_id",
+    "patient_control_number",
+    "claim_type",
+    "frequency_code",
+    "payer_responsibility",
+    "status",
+    "total_charge",
+    "service_date_from",
+    "service_date_to",
+    "created_at",
+    "updated_at",
+)
+_EVENT_INSERT = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "from_status",
+    "to_status",
+    "reason",
+    "source",
+    "created_at",
+)
 
 
 def _unbilled(practice_id: uuid.UUID) -> Any:
@@ -171,25 +226,18 @@ def create_claims(
     result = CreateResult(practice_id=practice_id)
     log = logger.bind(practice=practice.slug)
 
-    encounter_ids = list(
-        session.execute(
-            select(col(Encounter.id))
-            .where(_unbilled(practice_id))
-            .order_by(col(Encounter.service_date), col(Encounter.external_id))
-        ).scalars()
-    )
-    if not encounter_ids:
+    # Plain rows, not ORM entities: nothing of the run stays in the session's identity map.
+    encounters = session.execute(
+        select(*_ENCOUNTER_COLUMNS)
+        .where(_unbilled(practice_id))
+        .order_by(col(Encounter.service_date), col(Encounter.external_id))
+    ).all()
+    if not encounters:
         return result
 
-    coverages: dict[uuid.UUID, list[Coverage]] = defaultdict(list)
-    for coverage in session.execute(
-        select(Coverage).where(
-            col(Coverage.practice_id) == practice_id,
-            col(Coverage.priority) == 1,
-            col(Coverage.active).is_(True),
-        )
-    ).scalars():
-        coverages[coverage.patient_id].append(coverage)
+    # Plain rows (the attributes primary_coverage reads), not ORM objects: a practice has a
+    # coverage per patient, and only the encounters' patients are wanted (loaded per chunk).
+    coverages: dict[uuid.UUID, list[Any]] = defaultdict(list)
 
     open_flags = set(
         session.execute(
@@ -201,12 +249,12 @@ def create_claims(
         ).scalars()
     )
 
-    for start in range(0, len(encounter_ids), chunk_size):
+    for start in range(0, len(encounters), chunk_size):
         _create_chunk(
             session,
             practice_id=practice_id,
             prefix=prefix,
-            encounter_ids=encounter_ids[start : start + chunk_size],
+            encounters=encounters[start : start + chunk_size],
             coverages=coverages,
             open_flags=open_flags,
             result=result,
@@ -224,29 +272,14 @@ def _create_chunk(
     *,
     practice_id: uuid.UUID,
     prefix: str,
-    encounter_ids: list[uuid.UUID],
-    coverages: dict[uuid.UUID, list[Coverage]],
+    encounters: Sequence[Any],
+    coverages: dict[uuid.UUID, list[Any]],
     open_flags: set[str],
     result: CreateResult,
     reason: str,
     source: str,
 ) -> None:
-    # Plain rows, not ORM entities: nothing of the chunk stays in the session's identity map.
-    encounters = session.execute(
-        select(
-            col(Encounter.id),
-            col(Encounter.external_id),
-            col(Encounter.patient_id),
-            col(Encounter.coverage_id),
-            col(Encounter.service_date),
-            col(Encounter.claim_type),
-            col(Encounter.admission_date),
-            col(Encounter.discharge_date),
-        ).where(
-            col(Encounter.practice_id) == practice_id,
-            col(Encounter.id).in_(encounter_ids),
-        )
-    ).all()
+    encounter_ids = [encounter.id for encounter in encounters]
     lines: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for line in session.execute(
         select(
@@ -263,6 +296,18 @@ def _create_chunk(
     ):
         lines[line.encounter_id].append(line)
 
+    patients = list({e.patient_id for e in encounters} - coverages.keys())
+    for start in range(0, len(patients), CHUNK_SIZE):
+        for coverage in session.execute(
+            select(*_COVERAGE_COLUMNS).where(
+                col(Coverage.practice_id) == practice_id,
+                col(Coverage.priority) == 1,
+                col(Coverage.active).is_(True),
+                col(Coverage.patient_id).in_(patients[start : start + CHUNK_SIZE]),
+            )
+        ):
+            coverages[coverage.patient_id].append(coverage)
+
     wanted: dict[uuid.UUID, str] = {}
     for encounter in encounters:
         wanted[encounter.id] = patient_control_number(prefix, encounter.external_id)
@@ -276,9 +321,18 @@ def _create_chunk(
     )
 
     now = utcnow()
-    claim_rows: list[dict[str, Any]] = []
-    event_rows: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
+    writer = BulkWriter(session.connection())
+    claims, events = Claim.__table__, ClaimEvent.__table__  # type: ignore[attr-defined]
+    money = writer.converter(claims, "total_charge")
+    day = writer.converter(claims, "service_date_from")
+    stamp = writer.converter(claims, "created_at")(now)
+    practice_hex = id_hex(practice_id)
+    draft, original = ClaimStatus.DRAFT.value, FrequencyCode.ORIGINAL.value
+    primary = PayerResponsibility.PRIMARY.value
+    ledger = LedgerRows(writer, practice_id=practice_hex, created_at=now)
+    charge, payer = LedgerKind.CHARGE.value, Responsible.PAYER.value
+    claim_rows: list[tuple[Any, ...]] = []
+    event_rows: list[tuple[Any, ...]] = []
     for encounter in encounters:
         encounter_lines = lines.get(encounter.id)
         if not encounter_lines:
@@ -309,61 +363,42 @@ def _create_chunk(
             pcn = patient_control_number(prefix, encounter.external_id, salt=salt)
         taken.add(pcn)
 
-        claim_id = new_id()
+        claim_hex = new_hex_id()
         dates = [line.service_date or encounter.service_date for line in encounter_lines]
         dates.append(encounter.service_date)
         if encounter.claim_type == ClaimType.INSTITUTIONAL:
             dates += [d for d in (encounter.admission_date, encounter.discharge_date) if d]
         total = sum((line.charge for line in encounter_lines), Decimal("0.00"))
         claim_rows.append(
-            {
-                "id": claim_id,
-                "practice_id": practice_id,
-                "encounter_id": encounter.id,
-                "patient_id": encounter.patient_id,
-                "coverage_id": coverage.id,
-                "payer_id": coverage.payer_id,
-                "patient_control_number": pcn,
-                "claim_type": ClaimType(encounter.claim_type),
-                "frequency_code": FrequencyCode.ORIGINAL,
-                "payer_responsibility": PayerResponsibility.PRIMARY,
-                "status": ClaimStatus.DRAFT,
-                "total_charge": total,
-                "service_date_from": min(dates),
-                "service_date_to": max(dates),
-                "created_at": now,
-                "updated_at": now,
-            }
+            (
+                claim_hex,
+                practice_hex,
+                id_hex(encounter.id),
+                id_hex(encounter.patient_id),
+                id_hex(coverage.id),
+                id_hex(coverage.payer_id),
+                pcn,
+                ClaimType(encounter.claim_type).value,
+                original,
+                primary,
+                draft,
+                money(total),
+                day(min(dates)),
+                day(max(dates)),
+                stamp,
+                stamp,
+            )
         )
         event_rows.append(
-            {
-                "id": new_id(),
-                "practice_id": practice_id,
-                "claim_id": claim_id,
-                "from_status": ClaimStatus.DRAFT,
-                "to_status": ClaimStatus.DRAFT,
-                "reason": reason,
-                "source": source,
-                "created_at": now,
-            }
+            (new_hex_id(), practice_hex, claim_hex, draft, draft, reason, source, stamp)
         )
-        entries += [
-            {
-                "practice_id": practice_id,
-                "claim_id": claim_id,
-                "service_line_id": line.id,
-                "kind": LedgerKind.CHARGE,
-                "amount": line.charge,
-                "responsible": Responsible.PAYER,
-                "created_at": now,
-            }
-            for line in encounter_lines
-        ]
-        result.created.append(claim_id)
+        for line in encounter_lines:
+            ledger.add(claim_hex, id_hex(line.id), charge, line.charge, payer, None, None)
+        result.created.append(uuid.UUID(claim_hex))
         result.total_charge += total
 
     if claim_rows:
-        session.execute(insert(Claim), claim_rows)
-        session.execute(insert(ClaimEvent), event_rows)
-        append_ledger_rows(session, entries)
+        writer.insert(claims, _CLAIM_INSERT, claim_rows)
+        writer.insert(events, _EVENT_INSERT, event_rows)
+        ledger.write()
     session.flush()

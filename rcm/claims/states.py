@@ -25,23 +25,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session, col
+from sqlmodel import Session
 
+from rcm.bulk import BulkWriter, as_uuid, id_hex, new_hex_id
 from rcm.errors import StateError
-from rcm.ledger import claim_balance
+from rcm.ledger import claim_balance, claim_balances
 from rcm.logging import logger
 from rcm.models.claim import Claim, ClaimEvent, ClaimStatus
-from rcm.models.types import new_id, utcnow
+from rcm.models.types import utcnow
 
 S = ClaimStatus
-# Claims per UPDATE ... IN (...) and per multi-row INSERT: well under SQLite's variable limit.
-_CHUNK = 500
+# A status given as the enum or as its value (a StrEnum member hashes and compares as its
+# value): the member, by one dict lookup.
+_STATUS_OF: Mapping[str, ClaimStatus] = MappingProxyType({s.value: s for s in ClaimStatus})
 
 ALLOWED_TRANSITIONS: Mapping[ClaimStatus, frozenset[ClaimStatus]] = MappingProxyType(
     {
@@ -120,6 +123,233 @@ def transition(
     return event
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimMove:
+    """One claim's move for `move_claims`.
+
+    `from_status` is the status the caller read; `steps` are the statuses the claim passes
+    through, in order, each with the reason recorded on its ClaimEvent (an 835 that arrives
+    before the 277CA moves a claim SUBMITTED -> ACCEPTED -> PAID: two steps, two events).
+    `values` are the values of the `columns` given to move_claims (other columns of the claim
+    row written with the move, such as the payer's claim control number); a move with no steps
+    writes only those, still only if the claim is in `from_status`.
+    """
+
+    claim_id: uuid.UUID | str
+    practice_id: uuid.UUID | str
+    from_status: ClaimStatus
+    steps: tuple[tuple[ClaimStatus, str], ...]
+    values: tuple[Any, ...] = ()
+
+
+# Columns a move sets itself; `columns` may not name them.
+_MOVE_COLUMNS = frozenset({"id", "status", "updated_at", "submitted_at"})
+
+
+def move_claims(
+    session: Session,
+    moves: Sequence[ClaimMove],
+    *,
+    source: str,
+    at: datetime | None = None,
+    columns: Sequence[str] = (),
+) -> int:
+    """Move many claims, each along its own path of the graph, in bulk: the row-level
+    `transition` for thousands of claims (ERA posting).
+
+    Every step of every move is checked against the graph (and a move to CLOSED against a
+    zero balance) before anything is written; one that is not allowed raises StateError and
+    nothing changes. Then one UPDATE per status read (SQLite: one executemany; PostgreSQL: one
+    statement over arrays) sets status, updated_at (submitted_at on SUBMITTED) and `columns`
+    of rows *still in the status the caller read*: a claim another run moved since raises
+    StateError, and the caller's transaction must roll back rather than undo that run's move.
+    Each step is recorded as a ClaimEvent (one bulk insert). Claims of the session's identity
+    map that moved are expired. Returns the number of claims updated.
+    """
+    moved = _apply_moves(session, moves, source=source, at=at, columns=columns)
+    if moved:
+        ids = {id_hex(move.claim_id) for move in moves}
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Claim) and obj.id.hex in ids:
+                session.expire(obj)
+    return moved
+
+
+def _apply_moves(
+    session: Session,
+    moves: Sequence[ClaimMove],
+    *,
+    source: str,
+    at: datetime | None,
+    columns: Sequence[str],
+) -> int:
+    columns = tuple(columns)
+    if _MOVE_COLUMNS & set(columns):
+        raise ValueError(f"columns {sorted(_MOVE_COLUMNS & set(columns))} are set by the move")
+    width = len(columns)
+    for move in moves:
+        if len(move.values) != width:
+            raise ValueError(f"{len(move.values)} values for {width} columns")
+        current = _STATUS_OF[move.from_status]
+        for to_status, _ in move.steps:
+            if to_status not in ALLOWED_TRANSITIONS[current]:
+                raise StateError(
+                    f"claim {as_uuid(id_hex(move.claim_id))} cannot move from "
+                    f"{current.value} to {_STATUS_OF[to_status].value}"
+                )
+            current = _STATUS_OF[to_status]
+    if not moves:
+        return 0
+    ids = [id_hex(move.claim_id) for move in moves]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a claim is moved twice in one call")
+    _check_closing(session, moves)
+    now = at or utcnow()
+    table = Claim.__table__  # type: ignore[attr-defined]
+    writer = BulkWriter(session.connection())
+    stamp = writer.converter(table, "updated_at")(now)
+    groups: dict[tuple[ClaimStatus, bool], list[tuple[str, ClaimMove]]] = {}
+    for claim_id, move in zip(ids, moves, strict=True):
+        submitted = any(step == S.SUBMITTED for step, _ in move.steps)
+        groups.setdefault((_STATUS_OF[move.from_status], submitted), []).append((claim_id, move))
+    converters = [writer.converter(table, name) for name in columns]
+    for (from_status, submitted), members in groups.items():
+        targets = [_STATUS_OF[m.steps[-1][0] if m.steps else from_status].value for _, m in members]
+        extra = [[convert(m.values[i]) for _, m in members] for i, convert in enumerate(converters)]
+        changed = _update_rows(
+            session,
+            table,
+            from_status.value,
+            [claim_id for claim_id, _ in members],
+            targets,
+            stamp,
+            submitted,
+            columns,
+            extra,
+        )
+        if changed != len(members):
+            to_text = ", ".join(sorted(set(targets)))
+            raise StateError(
+                f"{len(members) - changed} of {len(members)} claims were no longer "
+                f"{from_status.value} when moving them to {to_text}: another run changed "
+                "them first"
+            )
+    events = ClaimEvent.__table__  # type: ignore[attr-defined]
+    created = writer.converter(events, "created_at")(now)
+    text = source[:255]
+    rows = []
+    practices: dict[Any, str] = {}
+    for claim_id, move in zip(ids, moves, strict=True):
+        was: str = _STATUS_OF[move.from_status].value
+        practice = practices.get(move.practice_id)
+        if practice is None:
+            practice = practices[move.practice_id] = id_hex(move.practice_id)
+        for to_status, reason in move.steps:
+            now_value: str = _STATUS_OF[to_status].value
+            rows.append((new_hex_id(), practice, claim_id, was, now_value, reason, text, created))
+            was = now_value
+    writer.insert(events, _EVENT_COLUMNS, rows)
+    if rows:
+        logger.bind(source=source).debug("{} claims moved, {} events", len(moves), len(rows))
+    return len(moves)
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "from_status",
+    "to_status",
+    "reason",
+    "source",
+    "created_at",
+)
+
+
+def _check_closing(session: Session, moves: Sequence[ClaimMove]) -> None:
+    closing: dict[str, list[ClaimMove]] = {}
+    for move in moves:
+        if any(step == S.CLOSED for step, _ in move.steps):
+            closing.setdefault(id_hex(move.practice_id), []).append(move)
+    for practice, members in closing.items():
+        balances = claim_balances(
+            session,
+            practice_id=as_uuid(practice),
+            claim_ids=[as_uuid(id_hex(m.claim_id)) for m in members],
+        )
+        for move in members:
+            claim_id = as_uuid(id_hex(move.claim_id))
+            balance = balances.get(claim_id, Decimal("0.00"))
+            if balance != 0:
+                raise StateError(
+                    f"claim {claim_id} cannot move from {ClaimStatus(move.from_status).value} "
+                    f"to CLOSED: balance is {balance}, not 0.00"
+                )
+
+
+def _update_rows(
+    session: Session,
+    table: Any,
+    from_status: str,
+    ids: list[str],
+    targets: list[str],
+    stamp: Any,
+    submitted: bool,
+    columns: tuple[str, ...],
+    extra: list[list[Any]],
+) -> int:
+    """UPDATE claim rows still in `from_status`; the number of rows changed."""
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    changed = 0
+    if dialect.name == "postgresql":
+        # One statement over arrays per chunk: executemany would be a round trip per claim.
+        names = ["status", *columns]
+        casts = [table.c[name].type.compile(dialect=dialect) for name in names]
+        sets = ", ".join(f"{quote(name)} = m.c{i}" for i, name in enumerate(names))
+        stamps = ", updated_at = %(stamp)s" + (", submitted_at = %(stamp)s" if submitted else "")
+        arrays = ", ".join(f"%(c{i})s::{cast}[]" for i, cast in enumerate(casts))
+        aliases = ", ".join(f"c{i}" for i in range(len(names)))
+        sql = (
+            f"UPDATE claim SET {sets}{stamps} "
+            f"FROM unnest(%(ids)s::uuid[], {arrays}) AS m(id, {aliases}) "
+            "WHERE claim.id = m.id AND claim.status = %(from_status)s"
+        )
+        for start in range(0, len(ids), _PG_CHUNK):
+            end = start + _PG_CHUNK
+            params: dict[str, Any] = {
+                "ids": ids[start:end],
+                "stamp": stamp,
+                "from_status": from_status,
+                "c0": targets[start:end],
+            }
+            for i, values in enumerate(extra, 1):
+                params[f"c{i}"] = values[start:end]
+            result = connection.exec_driver_sql(sql, params)
+            changed += result.rowcount
+        return changed
+    sets = ", ".join(
+        [f"{quote(name)} = ?" for name in ("status", "updated_at", *columns)]
+        + (["submitted_at = ?"] if submitted else [])
+    )
+    sql = f"UPDATE claim SET {sets} WHERE id = ? AND status = ?"
+    rows = []
+    for n, claim_id in enumerate(ids):
+        row = [targets[n], stamp, *(values[n] for values in extra)]
+        if submitted:
+            row.append(stamp)
+        row += [claim_id, from_status]
+        rows.append(tuple(row))
+    for start in range(0, len(rows), 20_000):
+        result = connection.exec_driver_sql(sql, rows[start : start + 20_000])
+        changed += result.rowcount
+    return changed
+
+
+_PG_CHUNK = 20_000
+
+
 def transition_many(
     session: Session,
     claims: Sequence[Claim],
@@ -134,74 +364,37 @@ def transition_many(
     Every edge is checked before anything changes: one claim that may not move raises
     StateError and leaves all of them as they were. `reason` is one text for all, or one per
     claim (same order); `at` is when the move happened (updated_at, submitted_at and the
-    events' created_at; default now). Pending changes are flushed once; then one UPDATE and one
-    multi-row INSERT of ClaimEvents per chunk of claims. Returns the number of claims moved.
+    events' created_at; default now). Pending changes are flushed once; then the claims move
+    through `move_claims` (only rows still in the status read). Returns the number moved.
     """
     to_status = ClaimStatus(to_status)
     reasons = [reason] * len(claims) if isinstance(reason, str) else list(reason)
     if len(reasons) != len(claims):
         raise ValueError(f"{len(reasons)} reasons for {len(claims)} claims")
-    from_statuses = [ClaimStatus(claim.status) for claim in claims]
-    for claim, from_status in zip(claims, from_statuses, strict=True):
-        if to_status not in ALLOWED_TRANSITIONS[from_status]:
-            raise StateError(
-                f"claim {claim.id} cannot move from {from_status.value} to {to_status.value}"
-            )
-    if to_status is S.CLOSED:
-        for claim, from_status in zip(claims, from_statuses, strict=True):
-            balance = claim_balance(session, practice_id=claim.practice_id, claim_id=claim.id)
-            if balance != 0:
-                raise StateError(
-                    f"claim {claim.id} cannot move from {from_status.value} to CLOSED: "
-                    f"balance is {balance}, not 0.00"
-                )
     if not claims:
         return 0
+    moves = [
+        ClaimMove(claim.id, claim.practice_id, ClaimStatus(claim.status), ((to_status, text),))
+        for claim, text in zip(claims, reasons, strict=True)
+    ]
+    for move in moves:
+        if to_status not in ALLOWED_TRANSITIONS[move.from_status]:
+            raise StateError(
+                f"claim {move.claim_id} cannot move from {move.from_status.value} to "
+                f"{to_status.value}"
+            )
+    _check_closing(session, moves)
     # New claims and unsaved edits reach the database first, so the UPDATE below sees them.
     session.add_all(claims)
     session.flush()
     now = at or utcnow()
+    moved = _apply_moves(session, moves, source=source, at=now, columns=())
     values: dict[str, object] = {"status": to_status, "updated_at": now}
     if to_status is S.SUBMITTED:
         values["submitted_at"] = now
-    events = [
-        {
-            "id": new_id(),
-            "practice_id": claim.practice_id,
-            "claim_id": claim.id,
-            "from_status": from_status,
-            "to_status": to_status,
-            "reason": text,
-            "source": source,
-            "created_at": now,
-        }
-        for claim, from_status, text in zip(claims, from_statuses, reasons, strict=True)
-    ]
-    for start in range(0, len(claims), _CHUNK):
-        chunk = claims[start : start + _CHUNK]
-        by_from: dict[ClaimStatus, list[uuid.UUID]] = {}
-        for claim, from_status in zip(chunk, from_statuses[start : start + _CHUNK], strict=True):
-            by_from.setdefault(from_status, []).append(claim.id)
-        for from_status, ids in by_from.items():
-            # Only claims still in the status this run read move: a concurrent run that moved
-            # them first wins, and this run's transaction must roll back rather than undo it.
-            moved = session.execute(
-                update(Claim)
-                .where(col(Claim.id).in_(ids), col(Claim.status) == from_status)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            changed = cast("CursorResult[Any]", moved).rowcount
-            if changed != len(ids):
-                raise StateError(
-                    f"{len(ids) - changed} of {len(ids)} claims were no longer "
-                    f"{from_status.value} when moving them to {to_status.value}: another run "
-                    "changed them first"
-                )
-        session.execute(insert(ClaimEvent), events[start : start + _CHUNK])
-        for claim in chunk:
-            # The row already holds these values: record them as loaded, not as changes.
-            for name, value in values.items():
-                set_committed_value(claim, name, value)
+    for claim in claims:
+        # The row already holds these values: record them as loaded, not as changes.
+        for name, value in values.items():
+            set_committed_value(claim, name, value)
     logger.bind(source=source).debug("{} claims -> {}", len(claims), to_status.value)
-    return len(claims)
+    return moved

@@ -11,19 +11,23 @@ SVC took yet, and lets a split reuse a line when no unused line fits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from rcm.x12.x835 import ServicePayment
 
+K = TypeVar("K", bound=Hashable)
+K_co = TypeVar("K_co", bound=Hashable, covariant=True)
 
-class ServiceLine(Protocol):
-    """What matching reads of a billed line (a rcm.models.ServiceLine or a lighter row)."""
+
+class ServiceLine(Protocol[K_co]):
+    """What matching reads of a billed line (a rcm.models.ServiceLine or a lighter row). Its
+    key is a UUID, or the UUID's 32 hex digits (rows read in bulk, rcm.bulk)."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def id(self) -> K_co: ...
     @property
     def line_number(self) -> int: ...
     @property
@@ -42,8 +46,11 @@ class ServiceLine(Protocol):
 REVENUE_QUALIFIER = "NU"
 
 
-def _line_keys(line: ServiceLine) -> tuple[str, ...]:
-    return tuple(k for k in (str(line.id), line.id.hex, str(line.line_number)) if k)
+def _line_keys(line: ServiceLine[K]) -> tuple[str, ...]:
+    """What a REF*6R may name a line by: its UUID (with or without hyphens) or its number."""
+    key = line.id
+    value = key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))
+    return tuple(k for k in (str(value), value.hex, str(line.line_number)) if k)
 
 
 def billed_procedure(service: ServicePayment) -> tuple[str, str, tuple[str, ...]]:
@@ -52,7 +59,7 @@ def billed_procedure(service: ServicePayment) -> tuple[str, str, tuple[str, ...]
     return p.qualifier, p.code, tuple(p.modifiers)
 
 
-def _code_matches(service: ServicePayment, line: ServiceLine) -> bool:
+def _code_matches(service: ServicePayment, line: ServiceLine[K]) -> bool:
     qualifier, code, _ = billed_procedure(service)
     if qualifier == REVENUE_QUALIFIER:
         return line.revenue_code == code
@@ -68,16 +75,17 @@ def _code_matches(service: ServicePayment, line: ServiceLine) -> bool:
 
 def match_service_lines(
     services: Sequence[ServicePayment],
-    lines: Sequence[ServiceLine],
+    lines: Sequence[ServiceLine[K]],
     *,
     claim_date: date | None = None,
-) -> list[uuid.UUID | None]:
-    """The service line each SVC pays (None: no line fits; it posts at claim level)."""
-    used: set[uuid.UUID] = set()
-    out: list[uuid.UUID | None] = []
-    by_key: dict[str, ServiceLine] | None = None
+) -> list[K | None]:
+    """The key of the service line each SVC pays (None: no line fits; it posts at claim
+    level)."""
+    used: set[K] = set()
+    out: list[K | None] = []
+    by_key: dict[str, ServiceLine[K]] | None = None
     for service in services:
-        chosen: ServiceLine | None = None
+        chosen: ServiceLine[K] | None = None
         for ref in service.references:
             if ref.qualifier != "6R":
                 continue
@@ -99,13 +107,13 @@ def match_service_lines(
 
 def _best(
     service: ServicePayment,
-    lines: Sequence[ServiceLine],
-    used: set[uuid.UUID],
+    lines: Sequence[ServiceLine[K]],
+    used: set[K],
     claim_date: date | None,
-) -> ServiceLine | None:
+) -> ServiceLine[K] | None:
     _, _, modifiers = billed_procedure(service)
     served = service.service_date or claim_date
-    best: ServiceLine | None = None
+    best: ServiceLine[K] | None = None
     best_score = -1
     for line in lines:
         line_date = line.service_date or claim_date

@@ -27,7 +27,7 @@ practice): for one remittance, payer payments plus provider adjustments sum to -
 
 from __future__ import annotations
 
-import os
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,24 +36,41 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Dialect,
+    String,
+    TypeDecorator,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session, col
 
-from rcm.claims.states import can_transition
+from rcm.bulk import BulkWriter, as_uuid, gc_paused, new_hex_id
+from rcm.claims.states import ClaimMove, can_transition, move_claims
 from rcm.denials.carc import CarcTable, load_carc_table
 from rcm.errors import PostingError
-from rcm.ledger import reverse_entries
+from rcm.ledger import LedgerRows, PostedEntry
 from rcm.logging import logger
 from rcm.models import (
     Adjustment,
     Claim,
-    ClaimEvent,
     ClaimPayment,
     ClaimStatus,
+    ClaimType,
     Coverage,
     Denial,
     DenialStatus,
+    FrequencyCode,
     LedgerEntry,
     LedgerKind,
     MatchStatus,
@@ -82,7 +99,10 @@ from rcm.posting.plb import describe_plb
 from rcm.x12 import x835
 
 ZERO = Decimal("0.00")
-CHUNK = 2000
+CENTS = Decimal("0.01")
+# Keys per query: one parameter holds them all (a JSON array on SQLite, an array on
+# PostgreSQL), so the chunk only bounds the size of one statement's answer.
+CHUNK = 50_000
 
 PROCESSED = frozenset({"1", "2", "3", "19", "20", "21"})
 PROCESSED_AFTER_PRIOR_PAYER = frozenset({"2", "3", "20", "21"})
@@ -98,6 +118,9 @@ NEXT_RESPONSIBILITY = {
 }
 CLP_PROCESSED_AS = {"1": PayerResponsibility.PRIMARY, "2": PayerResponsibility.SECONDARY}
 
+# Secondary claims no longer in play (a corrected or void claim replaced them).
+_FINAL = frozenset({ClaimStatus.REPLACED.value, ClaimStatus.VOIDED.value})
+
 # Claim states a reversal reopens (to ACCEPTED).
 REOPENABLE = frozenset(
     {
@@ -110,37 +133,323 @@ REOPENABLE = frozenset(
 )
 
 
+# Values as stored (enums are written as their values; psycopg would write an Enum's name).
+K_CHARGE = LedgerKind.CHARGE.value
+K_PAYMENT = LedgerKind.PAYER_PAYMENT.value
+K_ADJUSTMENT = LedgerKind.ADJUSTMENT.value
+K_PATIENT = LedgerKind.PATIENT_RESPONSIBILITY.value
+K_REVERSAL = LedgerKind.REVERSAL.value
+K_PLB = LedgerKind.PROVIDER_ADJUSTMENT.value
+R_PAYER = Responsible.PAYER.value
+R_PATIENT = Responsible.PATIENT.value
+R_PRACTICE = Responsible.PRACTICE.value
+
+_STATUS = {s.value: s for s in ClaimStatus}
+_RESPONSIBILITY = {r.value: r for r in PayerResponsibility}
+
+CP_COLUMNS = (
+    "id",
+    "practice_id",
+    "remittance_id",
+    "claim_id",
+    "patient_control_number",
+    "status_code",
+    "total_charge",
+    "paid",
+    "patient_responsibility",
+    "payer_claim_control_number",
+    "match_status",
+    "remarks",
+)
+SP_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_payment_id",
+    "service_line_id",
+    "procedure_code",
+    "modifiers",
+    "original_procedure_code",
+    "charge",
+    "paid",
+    "units",
+    "service_date",
+    "remarks",
+)
+ADJ_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_payment_id",
+    "service_payment_id",
+    "group_code",
+    "reason_code",
+    "amount",
+    "quantity",
+)
+DENIAL_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "service_line_id",
+    "claim_payment_id",
+    "carc",
+    "rarcs",
+    "group_code",
+    "amount",
+    "category",
+    "recommended_action",
+    "appeal_deadline",
+    "status",
+    "assignee",
+    "resolution",
+    "created_at",
+    "updated_at",
+)
+DENIAL_OPEN = DenialStatus.OPEN.value
+WORK_ITEM_COLUMNS = (
+    "id",
+    "practice_id",
+    "kind",
+    "appointment_id",
+    "claim_id",
+    "detail",
+    "status",
+    "created_at",
+    "resolved_at",
+)
+PLB_COLUMNS = (
+    "id",
+    "practice_id",
+    "remittance_id",
+    "provider_identifier",
+    "fiscal_period_date",
+    "reason_code",
+    "reference",
+    "amount",
+)
+NEW_CLAIM_COLUMNS = (
+    "id",
+    "practice_id",
+    "encounter_id",
+    "patient_id",
+    "coverage_id",
+    "payer_id",
+    "patient_control_number",
+    "claim_type",
+    "frequency_code",
+    "payer_responsibility",
+    "status",
+    "total_charge",
+    "service_date_from",
+    "service_date_to",
+    "created_at",
+    "updated_at",
+)
+
+
+def _as_hex(value: Any) -> Any:
+    return value if value is None or value.__class__ is str else value.hex
+
+
+class _HexKey(TypeDecorator[Any]):
+    """A UUID column read and compared as 32 hex digits (rcm.bulk's keys): SQLite stores
+    that text, and PostgreSQL casts it (the parameter is rendered `::UUID`)."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        return None if dialect.name == "sqlite" else _as_hex
+
+
+_KEY = _HexKey()
+
+
+def _key(column: Any) -> Any:
+    """`column` (a UUID key) compared with hex strings (rcm.bulk's keys)."""
+    return type_coerce(column, _KEY)
+
+
+class _hex(FunctionElement[str]):
+    """A UUID key in a select list, as 32 hex digits. SQLite stores them so; PostgreSQL
+    converts them itself (`encode(uuid_send(x), 'hex')`), several times cheaper than a UUID
+    object per value in the driver and its hex on top."""
+
+    type = String()
+    name = "hex"
+    inherit_cache = True
+
+
+@compiles(_hex)
+def _hex_default(element: _hex, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_hex, "postgresql")
+def _hex_postgresql(element: _hex, compiler: Any, **kw: Any) -> str:
+    return f"encode(uuid_send({compiler.process(element.clauses, **kw)}), 'hex')"
+
+
+def _in(column: Any, values: Sequence[Any], postgresql: bool, type_: Any = _KEY) -> Any:
+    """`column IN (values)` with one parameter however many values: PostgreSQL
+    `column = ANY(array)`, SQLite `column IN (SELECT value FROM json_each(?))`. Both use the
+    column's index; a bound IN list costs a parameter each to render, bind and parse."""
+    if postgresql:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(type_)))
+    each = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+    return column.in_(select(each.table_valued("value").c.value))
+
+
+def _text(column: Any) -> Any:
+    """`column` (an enum) as its stored value, without converting it to the enum."""
+    return type_coerce(column, String)
+
+
+def _unindexed(column: Any) -> Any:
+    """`column` in a form no index serves. For `practice_id = ? AND encounter_id IN (...)`,
+    a planner without statistics (SQLite always, PostgreSQL right after a bulk load) may pick
+    the practice_id index and read every row of the practice for each chunk; written this way
+    the practice is still checked on every row, and the selective index is the only choice."""
+    return func.coalesce(column, column)
+
+
 @dataclass(slots=True)
 class _ClaimRow:
-    """The columns of a Claim that posting reads and changes, loaded without the ORM."""
+    """The columns of a Claim that posting reads and changes, loaded without the ORM. Keys are
+    32-digit hex strings (rcm.bulk)."""
 
-    id: uuid.UUID
-    practice_id: uuid.UUID
-    encounter_id: uuid.UUID
-    patient_id: uuid.UUID
-    payer_id: uuid.UUID
+    id: str
+    encounter_id: str
+    patient_id: str
+    payer_id: str
     patient_control_number: str
-    claim_type: Any
+    claim_type: str
     payer_responsibility: PayerResponsibility
     status: ClaimStatus
     total_charge: Decimal
     service_date_from: date
     service_date_to: date
     payer_claim_control_number: str | None
+    # The status as read: the move is written only if the row still holds it.
+    read_status: ClaimStatus = ClaimStatus.DRAFT
+    steps: list[tuple[ClaimStatus, str]] = field(default_factory=list)
     dirty: bool = False
 
 
-_CLAIM_COLUMNS = [name for name in _ClaimRow.__dataclass_fields__ if name != "dirty"]
+_CLAIM_COLUMNS = [
+    "id",
+    "encounter_id",
+    "patient_id",
+    "payer_id",
+    "patient_control_number",
+    "claim_type",
+    "payer_responsibility",
+    "status",
+    "total_charge",
+    "service_date_from",
+    "service_date_to",
+    "payer_claim_control_number",
+]
 
 
-def _claim_row(claim: Claim) -> _ClaimRow:
-    return _ClaimRow(*(getattr(claim, name) for name in _CLAIM_COLUMNS))
+def _claim_row(values: Sequence[Any]) -> _ClaimRow:
+    (cid, enc, pat, payer, pcn, ctype, resp, status, charge, dfrom, dto, pccn) = values
+    status = _STATUS[status]
+    return _ClaimRow(
+        cid,
+        enc,
+        pat,
+        payer,
+        pcn,
+        ctype,
+        _RESPONSIBILITY[resp],
+        status,
+        charge,
+        dfrom,
+        dto,
+        pccn,
+        status,
+    )
+
+
+def _claim_select() -> Any:
+    keys = {"id", "encounter_id", "patient_id", "payer_id"}
+    texts = {"claim_type", "payer_responsibility", "status"}
+    return select(
+        *(
+            _hex(getattr(Claim, name))
+            if name in keys
+            else _text(getattr(Claim, name))
+            if name in texts
+            else getattr(Claim, name)
+            for name in _CLAIM_COLUMNS
+        )
+    )
+
+
+def _orm_claim_row(claim: Claim) -> _ClaimRow:
+    return _claim_row(
+        [
+            claim.id.hex,
+            claim.encounter_id.hex,
+            claim.patient_id.hex,
+            claim.payer_id.hex,
+            claim.patient_control_number,
+            ClaimType(claim.claim_type).value,
+            PayerResponsibility(claim.payer_responsibility).value,
+            ClaimStatus(claim.status).value,
+            claim.total_charge,
+            claim.service_date_from,
+            claim.service_date_to,
+            claim.payer_claim_control_number,
+        ]
+    )
+
+
+class _Decimals:
+    """Money read without its column type (SQLite gives a float, PostgreSQL a Decimal, a sum
+    may come as text), as Decimal cents; remembered per value, since amounts repeat."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, Decimal] = {}
+
+    def __call__(self, value: Any) -> Decimal:
+        found = self.seen.get(value)
+        if found is None:
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            found = self.seen[value] = number.quantize(CENTS)
+        return found
+
+
+class _Dates:
+    """A date read without its column type (SQLite gives ISO text), remembered per value."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Any, date | None] = {None: None}
+
+    def __call__(self, value: Any) -> date | None:
+        try:
+            return self.seen[value]
+        except KeyError:
+            found = self.seen[value] = (
+                value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+            )
+            return found
+
+
+def _modifiers(value: Any) -> list[str]:
+    """A JSON list read without its column type (SQLite gives text; psycopg decodes JSON)."""
+    if value is None or value == "[]":
+        return []
+    return list(json.loads(value) if isinstance(value, str) else value)
 
 
 @dataclass(slots=True)
 class _LineRow:
-    id: uuid.UUID
-    encounter_id: uuid.UUID
+    id: str
+    encounter_id: str
     line_number: int
     procedure_code: str
     modifiers: list[str]
@@ -186,106 +495,13 @@ class _Counts:
     provider_adjustments: int = 0
     status_changes: int = 0
     skipped_transitions: int = 0
-    unmatched_ids: list[uuid.UUID] = field(default_factory=list)
-    secondary_ids: list[uuid.UUID] = field(default_factory=list)
-
-
-_new_uuid = object.__new__
-_set_slot = object.__setattr__
-
-
-def _new_ids(count: int) -> Iterator[uuid.UUID]:
-    """Random (version 4) UUIDs from one read of the OS random source; uuid.uuid4() reads it
-    once per ID, which dominates building the rows of a large ERA."""
-    data = os.urandom(16 * count)
-    for start in range(0, 16 * count, 16):
-        value = int.from_bytes(data[start : start + 16], "big")
-        value = (value & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
-        # UUID.__init__ re-validates what was just built here; setting its two slots directly
-        # makes the same immutable object at a fraction of the cost.
-        made = _new_uuid(uuid.UUID)
-        _set_slot(made, "int", value)
-        _set_slot(made, "is_safe", uuid.SafeUUID.unknown)
-        yield made
-
-
-class _IdPool:
-    def __init__(self) -> None:
-        self._ids: Iterator[uuid.UUID] = iter(())
-
-    def __call__(self) -> uuid.UUID:
-        for value in self._ids:
-            return value
-        self._ids = _new_ids(4096)
-        return next(self._ids)
-
-
-new_row_id = _IdPool()
+    unmatched_ids: list[str] = field(default_factory=list)
+    secondary_ids: list[str] = field(default_factory=list)
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-_INSERTS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
-_UNSET = object()
-
-
-def _bulk_insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts holding every column) with one executemany per chunk. Values go
-    through each column type's own bind processor, so they are stored exactly as an ORM insert
-    would store them; skipping SQLAlchemy's per-row statement machinery is what makes posting
-    a large ERA fast."""
-    if not rows:
-        return
-    table = model.__table__  # type: ignore[attr-defined]
-    connection = session.connection()
-    dialect = connection.dialect
-    key = (table.name, dialect.name)
-    cached = _INSERTS.get(key)
-    if cached is None:
-        names = list(table.c.keys())
-        processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-        cached = _INSERTS[key] = (str(insert(table).compile(dialect=dialect)), names, processors)
-    sql, names, processors = cached
-    columns: list[list[Any]] = []
-    for name, process in zip(names, processors, strict=True):
-        values = [row.get(name) for row in rows]
-        if process is not None:
-            # Rows of one ERA repeat the same objects (practice, remittance, timestamp, enum
-            # members, a claim's ID on each of its entries): convert each distinct one once.
-            last_in: Any = _UNSET
-            last_out: Any = None
-            for i, value in enumerate(values):
-                if value is None:
-                    continue
-                if value is not last_in:
-                    last_in, last_out = value, process(value)
-                values[i] = last_out
-        columns.append(values)
-    if dialect.name == "postgresql":
-        _copy_rows(connection, table, names, columns)
-        return
-    params: list[Any]
-    if dialect.paramstyle == "qmark":
-        params = list(zip(*columns, strict=True))
-    else:
-        params = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-    for start in range(0, len(params), 5000):
-        connection.exec_driver_sql(sql, params[start : start + 5000])
-
-
-def _copy_rows(connection: Any, table: Any, names: list[str], columns: list[list[Any]]) -> None:
-    """PostgreSQL: COPY is an order of magnitude faster than row-by-row INSERTs."""
-    driver = connection.connection.dbapi_connection
-    quoted = ", ".join(f'"{name}"' for name in names)
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
-    ):
-        for row in zip(*columns, strict=True):
-            copy.write_row(row)
 
 
 def payer_identifier(remittance: x835.Remittance835) -> str:
@@ -389,165 +605,252 @@ def _remarks(claim_remarks: Sequence[str], service: x835.ServicePayment | None) 
 
 
 class _Poster:
-    """Builds the ledger entries, denials, claim events and secondary claims for claim payments
-    of one practice, then writes them in bulk. Claims are ORM objects loaded by the caller;
-    their status changes go through the state graph (can_transition) and write ClaimEvents."""
+    """Builds the rows of claim payments of one practice (ledger entries, denials, status
+    moves, secondary claims), then writes them in bulk. Claims are plain rows loaded in bulk;
+    status changes follow the graph and are written by rcm.claims.states.move_claims."""
 
     def __init__(
         self,
         session: Session,
         *,
         practice_id: uuid.UUID,
-        remittance_id: uuid.UUID,
+        remittance_id: str,
         source: str,
         adjudication_date: date,
         carc: CarcTable,
     ) -> None:
         self.session = session
-        self.practice_id = practice_id
+        self.practice_uuid = practice_id
+        self.practice_id = practice_id.hex
         self.remittance_id = remittance_id
         self.source = source[:255]
         self.adjudication_date = adjudication_date
         self.carc = carc
         self.now = utcnow()
+        self.writer = BulkWriter(session.connection())
         self.counts = _Counts()
-        self.ledger: list[dict[str, Any]] = []
-        self.denials: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
-        self.work_items: list[dict[str, Any]] = []
+        self.ledger = LedgerRows(self.writer, practice_id=self.practice_id, created_at=self.now)
+        self.denials: list[tuple[Any, ...]] = []
+        self.work_items: list[tuple[Any, ...]] = []
         self.new_claims: list[dict[str, Any]] = []
-        self.lines: dict[uuid.UUID, list[_LineRow]] = {}
-        self.charged: set[tuple[uuid.UUID, uuid.UUID | None]] = set()
-        self.patient_balance: dict[tuple[uuid.UUID, uuid.UUID | None], Decimal] = defaultdict(
-            lambda: ZERO
+        self.lines: dict[str, list[_LineRow]] = {}
+        self.charged: set[tuple[str, str | None]] = set()
+        self.patient_balance: dict[tuple[str, str | None], Decimal] = defaultdict(lambda: ZERO)
+        self.earlier: dict[str, list[tuple[str, str, str | None, datetime | None]]] = defaultdict(
+            list
         )
-        self.earlier: dict[uuid.UUID, list[tuple[uuid.UUID, str, str | None, datetime | None]]] = (
-            defaultdict(list)
-        )
-        self.coverages: dict[tuple[uuid.UUID, int], Coverage] = {}
-        self.appeal_windows: dict[uuid.UUID, int] = {}
-        self.next_claims: dict[tuple[uuid.UUID, PayerResponsibility], uuid.UUID] = {}
-        self.claims: dict[uuid.UUID, _ClaimRow] = {}
-        self.taken_pcns: set[str] = set()
-        self.charged_after_prior: set[uuid.UUID] = set()
-        self.reversed_payments: set[uuid.UUID] = set()
+        self.coverages: dict[tuple[str, int], tuple[str, str]] = {}
+        self.appeal_windows: dict[str, int | None] = {}
+        self.next_claims: dict[tuple[str, PayerResponsibility], str] = {}
+        self.claims: dict[str, _ClaimRow] = {}
+        self.charged_after_prior: set[str] = set()
+        # Reversals: entries of earlier claim payments by claim payment, entries already
+        # reversed, claim payments reversed here, claims whose postings a reversal later in
+        # this remittance may negate.
+        self.entries_by_payment: dict[str, list[PostedEntry]] = defaultdict(list)
+        self.reversed_entries: set[str] = set()
+        self.reversed_payments: set[str] = set()
+        self.reversible_claims: set[str] = set()
+        self.resolved_payments: set[str] = set()
+        # Every other claim of an encounter (secondary, tertiary; any status).
+        self.related: dict[str, list[str]] = defaultdict(list)
+        table = LedgerEntry.__table__  # type: ignore[attr-defined]
+        self.money = self.writer.converter(table, "amount")
+        self._is_denial: dict[tuple[str, str], bool] = {}
+        denial = Denial.__table__  # type: ignore[attr-defined]
+        self._rarcs = self.writer.converter(denial, "rarcs")
+        self._deadline = self.writer.converter(denial, "appeal_deadline")
+        self._denial_stamp = self.writer.converter(denial, "created_at")(self.now)
+        self.plb_rows: list[tuple[Any, ...]] = []
+        plb_table = ProviderAdjustment.__table__  # type: ignore[attr-defined]
+        self._plb_date = self.writer.converter(plb_table, "fiscal_period_date")
 
     # -- loading ------------------------------------------------------------------------------
 
-    def load(self, claims: Sequence[_ClaimRow]) -> None:
-        pid = self.practice_id
+    def load(self, claims: Sequence[_ClaimRow], reversing: Iterable[str] = ()) -> None:
+        """Read what posting `claims` needs, a few queries per CHUNK claims, as plain rows.
+        `reversing`: claims a CLP02=22 of this remittance names (their earlier entries are read
+        too)."""
+        pid = self.practice_uuid
         self.claims.update((c.id, c) for c in claims)
-        s = self.session
+        run = self.session.connection().execute
+        pg = self.writer.postgresql
+        money = _Decimals()
+        dates = _Dates()
         claim_ids = list({c.id for c in claims})
         encounter_ids = list({c.encounter_id for c in claims})
         patient_ids = list({c.patient_id for c in claims})
         payer_ids = list({c.payer_id for c in claims})
+        lines = self.lines
         for chunk in _chunks(encounter_ids):
-            for values in s.execute(
-                select(*(getattr(ServiceLine, name) for name in _LINE_COLUMNS))
-                .where(col(ServiceLine.practice_id) == pid)
-                .where(col(ServiceLine.encounter_id).in_(chunk))
-                .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
-            ):
-                line = _LineRow(*values)
-                self.lines.setdefault(line.encounter_id, []).append(line)
-            for other in s.execute(
-                select(col(Claim.encounter_id), col(Claim.payer_responsibility), col(Claim.id))
-                .where(col(Claim.practice_id) == pid)
-                .where(col(Claim.encounter_id).in_(chunk))
-                .where(col(Claim.payer_responsibility) != PayerResponsibility.PRIMARY)
-                .where(col(Claim.status).not_in([ClaimStatus.REPLACED, ClaimStatus.VOIDED]))
-            ):
-                self.next_claims[(other[0], other[1])] = other[2]
-        for chunk in _chunks(claim_ids):
-            rows = s.execute(
+            for line_id, encounter_id, number, code, modifiers, charge, day, revenue in run(
                 select(
-                    col(LedgerEntry.claim_id),
-                    col(LedgerEntry.service_line_id),
-                    col(LedgerEntry.kind),
-                    col(LedgerEntry.responsible),
+                    _hex(ServiceLine.id),
+                    _hex(ServiceLine.encounter_id),
+                    col(ServiceLine.line_number),
+                    col(ServiceLine.procedure_code),
+                    _text(ServiceLine.modifiers),
+                    _text(ServiceLine.charge),
+                    _text(ServiceLine.service_date),
+                    col(ServiceLine.revenue_code),
+                )
+                .where(_unindexed(col(ServiceLine.practice_id)) == pid)
+                .where(_in(_key(ServiceLine.encounter_id), chunk, pg))
+                .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
+            ).all():
+                line = _LineRow(
+                    line_id,
+                    encounter_id,
+                    number,
+                    code,
+                    _modifiers(modifiers),
+                    money(charge),
+                    dates(day),
+                    revenue,
+                )
+                found = lines.get(encounter_id)
+                if found is None:
+                    lines[encounter_id] = [line]
+                else:
+                    found.append(line)
+            for encounter_id, responsibility, other_id, status in run(
+                select(
+                    _hex(Claim.encounter_id),
+                    _text(Claim.payer_responsibility),
+                    _hex(Claim.id),
+                    _text(Claim.status),
+                )
+                .where(_unindexed(col(Claim.practice_id)) == pid)
+                .where(_in(_key(Claim.encounter_id), chunk, pg))
+                .where(col(Claim.payer_responsibility) != PayerResponsibility.PRIMARY)
+            ).all():
+                self.related[encounter_id].append(other_id)
+                if status not in _FINAL:
+                    self.next_claims[(encounter_id, _RESPONSIBILITY[responsibility])] = other_id
+        charged = self.charged
+        for chunk in _chunks(claim_ids):
+            # Every entry of the claims, not sums per group: most claims hold only their
+            # charges here, and SQLite would sort every row to group them.
+            for claim_id, line_id, kind, responsible, reason, amount in run(
+                select(
+                    _hex(LedgerEntry.claim_id),
+                    _hex(LedgerEntry.service_line_id),
+                    _text(LedgerEntry.kind),
+                    _text(LedgerEntry.responsible),
                     col(LedgerEntry.reason_code),
-                    func.sum(col(LedgerEntry.amount)),
+                    _text(LedgerEntry.amount),
                 )
                 .where(col(LedgerEntry.practice_id) == pid)
-                .where(col(LedgerEntry.claim_id).in_(chunk))
-                .group_by(
-                    col(LedgerEntry.claim_id),
-                    col(LedgerEntry.service_line_id),
-                    col(LedgerEntry.kind),
-                    col(LedgerEntry.responsible),
-                    col(LedgerEntry.reason_code),
-                )
-            ).all()
-            for claim_id, line_id, kind, responsible, reason, total in rows:
-                if kind == LedgerKind.CHARGE:
-                    self.charged.add((claim_id, line_id))
+                .where(_in(_key(LedgerEntry.claim_id), chunk, pg))
+            ).all():
+                if kind == K_CHARGE:
+                    charged.add((claim_id, line_id))
                     if reason == PRIOR_PAYER_REASON:
                         self.charged_after_prior.add(claim_id)
-                if responsible == Responsible.PATIENT and total:
-                    self.patient_balance[(claim_id, line_id)] += to_money(total)
-            for cp_id, claim_id, status, pccn, posted_at in s.execute(
+                if responsible == R_PATIENT:
+                    self.patient_balance[(claim_id, line_id)] += money(amount)
+            for cp_id, claim_id, status, pccn, posted_at in run(
                 select(
-                    col(ClaimPayment.id),
-                    col(ClaimPayment.claim_id),
+                    _hex(ClaimPayment.id),
+                    _hex(ClaimPayment.claim_id),
                     col(ClaimPayment.status_code),
                     col(ClaimPayment.payer_claim_control_number),
                     col(Remittance.posted_at),
                 )
                 .join(Remittance, col(Remittance.id) == col(ClaimPayment.remittance_id))
-                .where(col(ClaimPayment.practice_id) == pid)
-                .where(col(ClaimPayment.claim_id).in_(chunk))
-            ):
+                .where(_unindexed(col(ClaimPayment.practice_id)) == pid)
+                .where(_in(_key(ClaimPayment.claim_id), chunk, pg))
+            ).all():
                 self.earlier[claim_id].append((cp_id, status, pccn, posted_at))
         for chunk in _chunks(patient_ids):
-            for coverage in s.scalars(
-                select(Coverage)
-                .where(col(Coverage.practice_id) == pid)
-                .where(col(Coverage.patient_id).in_(chunk))
+            for patient_id, priority, coverage_id, payer_id in run(
+                select(
+                    _hex(Coverage.patient_id),
+                    col(Coverage.priority),
+                    _hex(Coverage.id),
+                    _hex(Coverage.payer_id),
+                )
+                .where(_unindexed(col(Coverage.practice_id)) == pid)
+                .where(_in(_key(Coverage.patient_id), chunk, pg))
                 .where(col(Coverage.priority).in_([2, 3]))
                 .where(col(Coverage.active).is_(True))
-            ):
-                self.coverages.setdefault((coverage.patient_id, coverage.priority), coverage)
-        for payer_id, window in s.execute(
-            select(col(Payer.id), col(Payer.appeal_window_days)).where(col(Payer.id).in_(payer_ids))
+                .order_by(col(Coverage.patient_id), col(Coverage.priority), col(Coverage.id))
+            ).all():
+                self.coverages.setdefault((patient_id, priority), (coverage_id, payer_id))
+        for payer_id, window in run(
+            select(_hex(Payer.id), col(Payer.appeal_window_days)).where(
+                _in(_key(Payer.id), payer_ids, pg)
+            )
         ):
             self.appeal_windows[payer_id] = window
+        self._load_reversible({c for c in reversing if c in self.claims})
+
+    def _load_reversible(self, claim_ids: set[str]) -> None:
+        """The ledger entries a reversal may negate: every entry of the claims a CLP02=22
+        names and of the next payers' claims of their encounters (a transfer of the patient
+        share to a secondary claim belongs to the primary's claim payment), by claim payment;
+        and which of them are reversed already."""
+        self.reversible_claims = set(claim_ids)
+        if not claim_ids:
+            return
+        wanted = set(claim_ids)
+        for claim_id in claim_ids:
+            wanted.update(self.related.get(self.claims[claim_id].encounter_id, ()))
+        pg = self.writer.postgresql
+        for chunk in _chunks(sorted(wanted)):
+            for row in self.session.connection().execute(
+                select(
+                    _hex(LedgerEntry.id),
+                    _hex(LedgerEntry.claim_id),
+                    _hex(LedgerEntry.service_line_id),
+                    _text(LedgerEntry.kind),
+                    col(LedgerEntry.amount),
+                    _text(LedgerEntry.responsible),
+                    col(LedgerEntry.group_code),
+                    col(LedgerEntry.reason_code),
+                    _hex(LedgerEntry.remittance_id),
+                    _hex(LedgerEntry.claim_payment_id),
+                    _hex(LedgerEntry.reverses_entry_id),
+                )
+                .where(col(LedgerEntry.practice_id) == self.practice_uuid)
+                .where(_in(_key(LedgerEntry.claim_id), chunk, pg))
+                .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
+            ):
+                entry = PostedEntry(*row[:10])
+                if row[10] is not None:
+                    self.reversed_entries.add(row[10])
+                if entry.claim_payment_id is not None:
+                    self.entries_by_payment[entry.claim_payment_id].append(entry)
 
     # -- building -----------------------------------------------------------------------------
 
     def _entry(
         self,
-        claim_id: uuid.UUID | None,
-        line_id: uuid.UUID | None,
-        kind: LedgerKind,
+        claim_id: str | None,
+        line_id: str | None,
+        kind: str,
         amount: Decimal,
-        responsible: Responsible,
-        claim_payment_id: uuid.UUID | None,
+        responsible: str,
+        claim_payment_id: str | None,
         group: str | None = None,
         reason: str | None = None,
         memo: str | None = None,
     ) -> None:
         if not amount:
             return
-        self.ledger.append(
-            {
-                "id": new_row_id(),
-                "practice_id": self.practice_id,
-                "claim_id": claim_id,
-                "service_line_id": line_id,
-                "kind": kind,
-                "amount": amount,
-                "responsible": responsible,
-                "group_code": group,
-                "reason_code": reason,
-                "remittance_id": self.remittance_id,
-                "claim_payment_id": claim_payment_id,
-                "reverses_entry_id": None,
-                "memo": memo,
-                "created_at": self.now,
-            }
+        self.ledger.add(
+            claim_id,
+            line_id,
+            kind,
+            amount,
+            responsible,
+            self.remittance_id,
+            claim_payment_id,
+            group,
+            reason,
+            memo,
         )
-        if responsible is Responsible.PATIENT and claim_id is not None:
+        if responsible == R_PATIENT and claim_id is not None:
             self.patient_balance[(claim_id, line_id)] += amount
 
     def _ensure_charges(self, claim: _ClaimRow) -> None:
@@ -555,63 +858,56 @@ class _Poster:
             # Its charges are the prior payer's patient share, line by line; a line the prior
             # payer settled owes this payer nothing.
             return
-        lines = self.lines.get(claim.encounter_id, [])
+        lines = self.lines.get(claim.encounter_id)
+        charged = self.charged
         if not lines:
-            if (claim.id, None) not in self.charged:
-                self.charged.add((claim.id, None))
-                self._entry(
-                    claim.id, None, LedgerKind.CHARGE, claim.total_charge, Responsible.PAYER, None
-                )
+            if (claim.id, None) not in charged:
+                charged.add((claim.id, None))
+                self._entry(claim.id, None, K_CHARGE, claim.total_charge, R_PAYER, None)
             return
         for line in lines:
-            if (claim.id, line.id) not in self.charged:
-                self.charged.add((claim.id, line.id))
-                self._entry(
-                    claim.id, line.id, LedgerKind.CHARGE, line.charge, Responsible.PAYER, None
-                )
+            if (claim.id, line.id) not in charged:
+                charged.add((claim.id, line.id))
+                self._entry(claim.id, line.id, K_CHARGE, line.charge, R_PAYER, None)
 
     def move(self, claim: _ClaimRow, to_status: ClaimStatus, reason: str) -> None:
         """Move a claim along the state graph, through ACCEPTED when the 835 arrives before the
         277CA (SUBMITTED) or re-adjudicates a claim already decided. A move the graph cannot make
-        is counted and skipped: the money is posted regardless."""
-        current = ClaimStatus(claim.status)
+        is counted and skipped: the money is posted regardless. The steps are written with the
+        others by `write` (rcm.claims.states.move_claims)."""
+        current = claim.status
         if current is to_status:
             return
         if can_transition(current, to_status):
-            path = [to_status]
+            claim.steps.append((to_status, reason))
+            self.counts.status_changes += 1
         elif (
             to_status is not ClaimStatus.ACCEPTED
             and can_transition(current, ClaimStatus.ACCEPTED)
             and can_transition(ClaimStatus.ACCEPTED, to_status)
         ):
-            path = [ClaimStatus.ACCEPTED, to_status]
+            claim.steps.append((ClaimStatus.ACCEPTED, "835 received: claim was accepted"))
+            claim.steps.append((to_status, reason))
+            self.counts.status_changes += 2
         else:
             self.counts.skipped_transitions += 1
             return
-        for step in path:
-            self.events.append(
-                {
-                    "id": new_row_id(),
-                    "practice_id": self.practice_id,
-                    "claim_id": claim.id,
-                    "from_status": current,
-                    "to_status": step,
-                    "reason": reason if step is to_status else "835 received: claim was accepted",
-                    "source": self.source,
-                    "created_at": self.now,
-                }
-            )
-            current = step
-            self.counts.status_changes += 1
         claim.status = to_status
         claim.dirty = True
+
+    def _denial_of(self, group: str, reason: str) -> bool:
+        key = (group, reason)
+        found = self._is_denial.get(key)
+        if found is None:
+            found = self._is_denial[key] = self.carc.is_denial(group, reason)
+        return found
 
     def post_claim(
         self,
         era: x835.ClaimPayment,
         claim: _ClaimRow,
-        claim_payment_id: uuid.UUID,
-        line_ids: Sequence[uuid.UUID | None],
+        claim_payment_id: str,
+        line_ids: Sequence[str | None],
         claim_remarks: Sequence[str] | None = None,
     ) -> None:
         """Post one matched CLP. `claim_remarks` are the claim-level RARCs when `era` was
@@ -628,69 +924,52 @@ class _Poster:
                     "835 CLP02=23: payer says it is not their claim; bill the right payer",
                 )
             return
+        start = len(self.ledger.rows)
         self._ensure_charges(claim)
         if era.payer_claim_control_number:
-            claim.payer_claim_control_number = era.payer_claim_control_number[:50]
-            claim.dirty = True
+            pccn = era.payer_claim_control_number[:50]
+            if pccn != claim.payer_claim_control_number:
+                claim.payer_claim_control_number = pccn
+                claim.dirty = True
         after_prior = status in PROCESSED_AFTER_PRIOR_PAYER and self._has_prior_payer(claim)
         next_claim = self._next_claim_for(claim, status)
-        patient_by_line: dict[uuid.UUID | None, Decimal] = defaultdict(lambda: ZERO)
+        patient_by_line: dict[str | None, Decimal] = {}
         denied = False
         cp = claim_payment_id
-        claim_codes = _claim_remarks(era) if claim_remarks is None else list(claim_remarks)
-        returned: set[uuid.UUID | None] = set()
+        claim_codes: Sequence[str] | None = claim_remarks
+        entry = self._entry
+        returned: set[str | None] = set()
         pieces: list[
-            tuple[uuid.UUID | None, Sequence[x835.Adjustment], Decimal, x835.ServicePayment | None]
+            tuple[str | None, Sequence[x835.Adjustment], Decimal, x835.ServicePayment | None]
         ] = [
             (line_id, svc.adjustments, svc.paid, svc)
             for svc, line_id in zip(era.services, line_ids, strict=True)
         ]
-        claim_paid = era.paid - sum((s.paid for s in era.services), ZERO)
+        claim_paid = era.paid - sum([s.paid for s in era.services], ZERO)
         pieces.append((None, era.adjustments, claim_paid, None))
+        claim_id = claim.id
         for line_id, adjustments, paid, svc in pieces:
             if after_prior and line_id not in returned:
                 returned.add(line_id)
-                owed = self.patient_balance.get((claim.id, line_id), ZERO)
+                owed = self.patient_balance.get((claim_id, line_id), ZERO)
                 if owed > 0:
                     memo = "patient balance returned to the payer for its adjudication"
-                    self._entry(
-                        claim.id,
-                        line_id,
-                        LedgerKind.PATIENT_RESPONSIBILITY,
-                        -owed,
-                        Responsible.PATIENT,
-                        cp,
-                        memo=memo,
-                    )
-                    self._entry(
-                        claim.id,
-                        line_id,
-                        LedgerKind.PATIENT_RESPONSIBILITY,
-                        owed,
-                        Responsible.PAYER,
-                        cp,
-                        memo=memo,
-                    )
-            self._entry(claim.id, line_id, LedgerKind.PAYER_PAYMENT, -paid, Responsible.PAYER, cp)
+                    entry(claim_id, line_id, K_PATIENT, -owed, R_PATIENT, cp, memo=memo)
+                    entry(claim_id, line_id, K_PATIENT, owed, R_PAYER, cp, memo=memo)
+            if paid:
+                entry(claim_id, line_id, K_PAYMENT, -paid, R_PAYER, cp)
             for adj in adjustments:
                 group, reason, amount = adj.group, adj.reason, adj.amount
                 if after_prior and group == "OA" and reason == PRIOR_PAYER_REASON:
                     continue
                 if group == "PR":
-                    patient_by_line[line_id] += amount
+                    patient_by_line[line_id] = patient_by_line.get(line_id, ZERO) + amount
                 else:
-                    self._entry(
-                        claim.id,
-                        line_id,
-                        LedgerKind.ADJUSTMENT,
-                        -amount,
-                        Responsible.PAYER,
-                        cp,
-                        group,
-                        reason,
-                    )
-                if amount > 0 and self.carc.is_denial(group, reason):
+                    entry(claim_id, line_id, K_ADJUSTMENT, -amount, R_PAYER, cp, group, reason)
+                if amount > 0 and self._denial_of(group, reason):
                     denied = True
+                    if claim_codes is None:
+                        claim_codes = _claim_remarks(era)
                     self._denial(claim, line_id, cp, adj, _remarks(claim_codes, svc))
         self._patient_share(claim, cp, patient_by_line, next_claim)
         if status == DENIED or (era.paid == 0 and denied):
@@ -700,6 +979,11 @@ class _Poster:
         else:
             target, why = ClaimStatus.PAID, "835: paid (any balance is the patient's)"
         self.move(claim, target, f"{why} (CLP02={status})")
+        if claim_id in self.reversible_claims:
+            # A reversal later in this remittance may negate what was just posted.
+            self.entries_by_payment[cp].extend(
+                e for e in self.ledger.posted(start) if e.claim_payment_id == cp
+            )
 
     def _has_prior_payer(self, claim: _ClaimRow) -> bool:
         """True when the prior payer's share of this claim is already on the ledger: a claim
@@ -711,7 +995,7 @@ class _Poster:
 
     def _next_claim_for(
         self, claim: _ClaimRow, status: str
-    ) -> tuple[Coverage, PayerResponsibility] | None:
+    ) -> tuple[tuple[str, str], PayerResponsibility] | None:
         processed_as = CLP_PROCESSED_AS.get(status)
         if processed_as is None or processed_as is not claim.payer_responsibility:
             return None
@@ -727,32 +1011,24 @@ class _Poster:
     def _patient_share(
         self,
         claim: _ClaimRow,
-        cp: uuid.UUID,
-        by_line: dict[uuid.UUID | None, Decimal],
-        next_claim: tuple[Coverage, PayerResponsibility] | None,
+        cp: str,
+        by_line: dict[str | None, Decimal],
+        next_claim: tuple[tuple[str, str], PayerResponsibility] | None,
     ) -> None:
-        total = sum(by_line.values(), ZERO)
-        if next_claim is not None and total > 0:
+        if not by_line:
+            return
+        entry = self._entry
+        if next_claim is not None and sum(by_line.values(), ZERO) > 0:
             target_id = self._secondary_claim(claim, *next_claim)
             memo = "patient share transferred to the next payer's claim"
             for line_id, amount in by_line.items():
-                self._entry(
-                    claim.id,
-                    line_id,
-                    LedgerKind.PATIENT_RESPONSIBILITY,
-                    -amount,
-                    Responsible.PAYER,
-                    cp,
-                    "PR",
-                    None,
-                    memo,
-                )
-                self._entry(
+                entry(claim.id, line_id, K_PATIENT, -amount, R_PAYER, cp, "PR", None, memo)
+                entry(
                     target_id,
                     line_id,
-                    LedgerKind.CHARGE,
+                    K_CHARGE,
                     amount,
-                    Responsible.PAYER,
+                    R_PAYER,
                     cp,
                     "OA",
                     PRIOR_PAYER_REASON,
@@ -762,61 +1038,33 @@ class _Poster:
             self.charged_after_prior.add(target_id)
             return
         for line_id, amount in by_line.items():
-            self._entry(
-                claim.id,
-                line_id,
-                LedgerKind.PATIENT_RESPONSIBILITY,
-                -amount,
-                Responsible.PAYER,
-                cp,
-                "PR",
-            )
-            self._entry(
-                claim.id,
-                line_id,
-                LedgerKind.PATIENT_RESPONSIBILITY,
-                amount,
-                Responsible.PATIENT,
-                cp,
-                "PR",
-            )
+            entry(claim.id, line_id, K_PATIENT, -amount, R_PAYER, cp, "PR")
+            entry(claim.id, line_id, K_PATIENT, amount, R_PATIENT, cp, "PR")
 
     def _secondary_claim(
-        self, claim: _ClaimRow, coverage: Coverage, responsibility: PayerResponsibility
-    ) -> uuid.UUID:
+        self, claim: _ClaimRow, coverage: tuple[str, str], responsibility: PayerResponsibility
+    ) -> str:
         key = (claim.encounter_id, responsibility)
         existing = self.next_claims.get(key)
         if existing is not None:
             return existing
-        suffix = responsibility.value
-        base = claim.patient_control_number[:19]
-        pcn = base + suffix
-        n = 1
-        while pcn in self.taken_pcns:
-            n += 1
-            pcn = f"{claim.patient_control_number[: 20 - len(str(n)) - 1]}{suffix}{n}"
-        self.taken_pcns.add(pcn)
-        claim_id = new_row_id()
+        claim_id = new_hex_id()
+        # The patient control number is chosen when written (`_name_new_claims`).
         row: dict[str, Any] = {
             "id": claim_id,
             "practice_id": self.practice_id,
             "encounter_id": claim.encounter_id,
             "patient_id": claim.patient_id,
-            "coverage_id": coverage.id,
-            "payer_id": coverage.payer_id,
-            "patient_control_number": pcn,
+            "coverage_id": coverage[0],
+            "payer_id": coverage[1],
+            "patient_control_number": claim.patient_control_number,
             "claim_type": claim.claim_type,
-            "frequency_code": "1",
-            "original_claim_id": None,
-            "original_payer_claim_number": None,
-            "payer_claim_control_number": None,
-            "payer_responsibility": responsibility,
-            "status": ClaimStatus.DRAFT,
+            "frequency_code": FrequencyCode.ORIGINAL.value,
+            "payer_responsibility": responsibility.value,
+            "status": ClaimStatus.DRAFT.value,
             "total_charge": claim.total_charge,
-            "interchange_id": None,
             "service_date_from": claim.service_date_from,
             "service_date_to": claim.service_date_to,
-            "submitted_at": None,
             "created_at": self.now,
             "updated_at": self.now,
         }
@@ -829,8 +1077,8 @@ class _Poster:
     def _denial(
         self,
         claim: _ClaimRow,
-        line_id: uuid.UUID | None,
-        cp: uuid.UUID,
+        line_id: str | None,
+        cp: str,
         adj: x835.Adjustment,
         rarcs: list[str],
     ) -> None:
@@ -838,49 +1086,49 @@ class _Poster:
         window = self.appeal_windows.get(claim.payer_id)
         deadline = self.adjudication_date + timedelta(days=window) if window else None
         self.denials.append(
-            {
-                "id": new_row_id(),
-                "practice_id": self.practice_id,
-                "claim_id": claim.id,
-                "service_line_id": line_id,
-                "claim_payment_id": cp,
-                "carc": adj.reason[:5],
-                "rarcs": rarcs,
-                "group_code": adj.group[:2],
-                "amount": adj.amount,
-                "category": category.value,
-                "recommended_action": action.value,
-                "appeal_deadline": deadline,
-                "status": DenialStatus.OPEN,
-                "assignee": None,
-                "resolution": None,
-                "created_at": self.now,
-                "updated_at": self.now,
-            }
+            (
+                new_hex_id(),
+                self.practice_id,
+                claim.id,
+                line_id,
+                cp,
+                adj.reason[:5],
+                self._rarcs(tuple(rarcs)),
+                adj.group[:2],
+                self.money(adj.amount),
+                category.value,
+                action.value,
+                self._deadline(deadline),
+                DENIAL_OPEN,
+                None,
+                None,
+                self._denial_stamp,
+                self._denial_stamp,
+            )
         )
         self.counts.denials += 1
 
     def _work_item(self, claim: _ClaimRow, kind: str, detail: str) -> None:
         self.work_items.append(
-            {
-                "id": new_row_id(),
-                "practice_id": self.practice_id,
-                "kind": kind,
-                "appointment_id": None,
-                "claim_id": claim.id,
-                "detail": detail,
-                "status": "open",
-                "created_at": self.now,
-                "resolved_at": None,
-            }
+            (
+                new_hex_id(),
+                self.practice_id,
+                kind,
+                None,
+                claim.id,
+                detail,
+                "open",
+                self.now,
+                None,
+            )
         )
 
     def _reverse(
         self,
         era: x835.ClaimPayment,
         claim: _ClaimRow,
-        cp: uuid.UUID,
-        line_ids: Sequence[uuid.UUID | None],
+        cp: str,
+        line_ids: Sequence[str | None],
     ) -> None:
         """CLP02=22: negate the earlier posting of this claim (every ledger entry of the claim
         payment it reverses, including a transfer to a secondary claim) and reopen the claim.
@@ -899,142 +1147,211 @@ class _Poster:
         pool = same or candidates
         pool.sort(key=lambda c: c[2] or datetime.min.replace(tzinfo=self.now.tzinfo))
         target = pool[-1][0] if pool else None
-        entries: list[LedgerEntry] = []
+        entries: list[PostedEntry] = []
         if target is not None:
-            already = select(col(LedgerEntry.reverses_entry_id)).where(
-                col(LedgerEntry.practice_id) == self.practice_id,
-                col(LedgerEntry.reverses_entry_id).is_not(None),
+            entries = [
+                e
+                for e in self.entries_by_payment.get(target, [])
+                if e.kind != K_REVERSAL and e.id not in self.reversed_entries
+            ]
+        if target is not None and entries:
+            self.reversed_payments.add(target)
+            self.ledger.reverse(
+                entries,
+                memo=f"payer reversal (CLP02=22) in remittance {as_uuid(self.remittance_id)}",
             )
-            entries = list(
-                self.session.scalars(
-                    select(LedgerEntry)
-                    .where(col(LedgerEntry.practice_id) == self.practice_id)
-                    .where(col(LedgerEntry.claim_payment_id) == target)
-                    .where(col(LedgerEntry.kind) != LedgerKind.REVERSAL)
-                    .where(col(LedgerEntry.id).not_in(already))
-                )
-            )
-        if entries:
-            self.reversed_payments.add(target)  # type: ignore[arg-type]
-            reverse_entries(
-                self.session,
-                practice_id=self.practice_id,
-                entries=entries,
-                reason=f"payer reversal (CLP02=22) in remittance {self.remittance_id}",
-            )
-            self.counts.ledger_entries += len(entries)
-            for entry in entries:
-                if entry.responsible is Responsible.PATIENT and entry.claim_id is not None:
-                    self.patient_balance[(entry.claim_id, entry.service_line_id)] -= entry.amount
-            self.session.execute(
-                update(Denial)
-                .where(col(Denial.practice_id) == self.practice_id)
-                .where(col(Denial.claim_payment_id) == target)
-                .where(col(Denial.status).in_([DenialStatus.OPEN, DenialStatus.ASSIGNED]))
-                .values(
-                    status=DenialStatus.RESOLVED,
-                    resolution="payment reversed by the payer",
-                    updated_at=self.now,
-                )
-            )
+            for e in entries:
+                self.reversed_entries.add(e.id)
+                if e.responsible == R_PATIENT and e.claim_id is not None:
+                    self.patient_balance[(e.claim_id, e.service_line_id)] -= e.amount
+            self.resolved_payments.add(target)
         else:
             # Nothing of the original is on this ledger (posted before this system): post the
             # payer's negative amounts as sent, so the cash still adds up to BPR02.
+            memo = "payer reversal of a payment not on this ledger"
             for svc, line_id in zip(era.services, line_ids, strict=True):
-                self._entry(
-                    claim.id,
-                    line_id,
-                    LedgerKind.REVERSAL,
-                    -svc.paid,
-                    Responsible.PAYER,
-                    cp,
-                    memo="payer reversal of a payment not on this ledger",
-                )
+                self._entry(claim.id, line_id, K_REVERSAL, -svc.paid, R_PAYER, cp, memo=memo)
                 for adj in svc.adjustments:
                     self._entry(
                         claim.id,
                         line_id,
-                        LedgerKind.REVERSAL,
+                        K_REVERSAL,
                         -adj.amount,
-                        Responsible.PAYER,
+                        R_PAYER,
                         cp,
                         adj.group,
                         adj.reason,
-                        "payer reversal of a payment not on this ledger",
+                        memo,
                     )
             claim_paid = era.paid - sum((s.paid for s in era.services), ZERO)
-            self._entry(
-                claim.id,
-                None,
-                LedgerKind.REVERSAL,
-                -claim_paid,
-                Responsible.PAYER,
-                cp,
-                memo="payer reversal of a payment not on this ledger",
-            )
+            self._entry(claim.id, None, K_REVERSAL, -claim_paid, R_PAYER, cp, memo=memo)
             for adj in era.adjustments:
                 self._entry(
                     claim.id,
                     None,
-                    LedgerKind.REVERSAL,
+                    K_REVERSAL,
                     -adj.amount,
-                    Responsible.PAYER,
+                    R_PAYER,
                     cp,
                     adj.group,
                     adj.reason,
-                    "payer reversal of a payment not on this ledger",
+                    memo,
                 )
-        if ClaimStatus(claim.status) in REOPENABLE:
+        if claim.status in REOPENABLE:
             self.move(claim, ClaimStatus.ACCEPTED, "835: payer reversed its payment (CLP02=22)")
+
+    def plb(self, plb: x835.ProviderAdjustment) -> None:
+        """A PLB adjustment: its row and a practice-level ledger entry."""
+        self.plb_rows.append(
+            (
+                new_hex_id(),
+                self.practice_id,
+                self.remittance_id,
+                plb.provider_id[:50],
+                self._plb_date(plb.fiscal_period_end),
+                plb.reason[:2],
+                plb.reference[:50] or None,
+                self.money(plb.amount),
+            )
+        )
+        self.counts.provider_adjustments += 1
+        self._entry(
+            None,
+            None,
+            K_PLB,
+            plb.amount,
+            R_PRACTICE,
+            None,
+            None,
+            plb.reason[:5],
+            f"PLB {plb.reason}: {describe_plb(plb.reason)}",
+        )
 
     # -- writing ------------------------------------------------------------------------------
 
+    def _name_new_claims(self) -> None:
+        """Patient control numbers of the new secondary claims: the primary's + S (or T), with
+        a counter when that is taken (by a claim on file or another new one)."""
+        if not self.new_claims:
+            return
+        bases = sorted({row["patient_control_number"][:19] for row in self.new_claims})
+        candidates = sorted({b + suffix for b in bases for suffix in ("S", "T")})
+        taken: set[str] = set()
+        pg = self.writer.postgresql
+        for chunk in _chunks(candidates):
+            taken.update(
+                self.session.scalars(
+                    select(col(Claim.patient_control_number))
+                    .where(col(Claim.practice_id) == self.practice_uuid)
+                    .where(_in(col(Claim.patient_control_number), chunk, pg, String))
+                )
+            )
+        for row in self.new_claims:
+            primary = row["patient_control_number"]
+            suffix = row["payer_responsibility"]
+            pcn = primary[:19] + suffix
+            n = 1
+            while pcn in taken:
+                n += 1
+                pcn = f"{primary[: 20 - len(str(n)) - 1]}{suffix}{n}"
+            taken.add(pcn)
+            row["patient_control_number"] = pcn
+
     def write(self) -> None:
         s = self.session
-        _bulk_insert(s, Claim, self.new_claims)
-        _bulk_insert(s, LedgerEntry, self.ledger)
-        _bulk_insert(s, Denial, self.denials)
-        _bulk_insert(s, ClaimEvent, self.events)
-        _bulk_insert(s, WorkItem, self.work_items)
-        self.counts.ledger_entries += len(self.ledger)
-        changed = [c for c in self.claims.values() if c.dirty]
-        if changed:
-            table = Claim.__table__  # type: ignore[attr-defined]
-            s.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    status=bindparam("b_status"),
-                    updated_at=bindparam("b_updated_at"),
-                    payer_claim_control_number=bindparam("b_pccn"),
-                ),
+        w = self.writer
+        self._name_new_claims()
+        claim_table = Claim.__table__  # type: ignore[attr-defined]
+        if self.new_claims:
+            converters = [w.converter(claim_table, name) for name in NEW_CLAIM_COLUMNS]
+            w.insert(
+                claim_table,
+                NEW_CLAIM_COLUMNS,
                 [
-                    {
-                        "b_id": c.id,
-                        "b_status": c.status,
-                        "b_updated_at": self.now,
-                        "b_pccn": c.payer_claim_control_number,
-                    }
-                    for c in changed
+                    tuple(
+                        convert(row[name])
+                        for name, convert in zip(NEW_CLAIM_COLUMNS, converters, strict=True)
+                    )
+                    for row in self.new_claims
                 ],
             )
-            ids = {c.id for c in changed}
-            for obj in list(s.identity_map.values()):
-                if isinstance(obj, Claim) and obj.id in ids:
-                    s.expire(obj)
-        s.flush()
+        self.counts.ledger_entries += self.ledger.write()
+        denial_table = Denial.__table__  # type: ignore[attr-defined]
+        w.insert(denial_table, DENIAL_COLUMNS, self.denials)
+        plb_table = ProviderAdjustment.__table__  # type: ignore[attr-defined]
+        w.insert(plb_table, PLB_COLUMNS, self.plb_rows)
+        work_table = WorkItem.__table__  # type: ignore[attr-defined]
+        stamp = w.converter(work_table, "created_at")
+        w.insert(
+            work_table,
+            WORK_ITEM_COLUMNS,
+            [(*r[:7], stamp(r[7]), None) for r in self.work_items],
+        )
+        # After the insert: a payment reversed later in this remittance has its denials here.
+        self._resolve_denials()
+        moves = [
+            ClaimMove(
+                c.id,
+                self.practice_id,
+                c.read_status,
+                tuple(c.steps),
+                (c.payer_claim_control_number,),
+            )
+            for c in self.claims.values()
+            if c.dirty
+        ]
+        move_claims(
+            s,
+            moves,
+            source=self.source,
+            at=self.now,
+            columns=("payer_claim_control_number",),
+        )
+        for claim in self.claims.values():
+            if claim.dirty:
+                claim.read_status = claim.status
+                claim.steps = []
+                claim.dirty = False
+
+    def _resolve_denials(self) -> None:
+        """Open denials of the claim payments reversed here are resolved."""
+        if not self.resolved_payments:
+            return
+        claims_of = defaultdict(set)
+        for payment in self.resolved_payments:
+            for entry in self.entries_by_payment.get(payment, []):
+                if entry.claim_id is not None:
+                    claims_of[payment].add(entry.claim_id)
+        claim_ids = sorted({c for cs in claims_of.values() for c in cs})
+        payments = sorted(self.resolved_payments)
+        table = Denial.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(claim_ids):
+            for payment_chunk in _chunks(payments):
+                self.session.execute(
+                    update(table)
+                    .where(_unindexed(table.c.practice_id) == self.practice_uuid)
+                    .where(_key(table.c.claim_id).in_(chunk))
+                    .where(_key(table.c.claim_payment_id).in_(payment_chunk))
+                    .where(table.c.status.in_([DenialStatus.OPEN, DenialStatus.ASSIGNED]))
+                    .values(
+                        status=DenialStatus.RESOLVED,
+                        resolution="payment reversed by the payer",
+                        updated_at=self.now,
+                    )
+                )
+        self.resolved_payments = set()
 
 
 def _new_poster(
     session: Session,
     *,
     practice_id: uuid.UUID,
-    remittance_id: uuid.UUID,
+    remittance_id: str,
     source: str,
     adjudication_date: date,
     carc: CarcTable | None,
 ) -> _Poster:
-    poster = _Poster(
+    return _Poster(
         session,
         practice_id=practice_id,
         remittance_id=remittance_id,
@@ -1042,7 +1359,6 @@ def _new_poster(
         adjudication_date=adjudication_date,
         carc=carc or load_carc_table(),
     )
-    return poster
 
 
 def _load_claims(
@@ -1050,61 +1366,107 @@ def _load_claims(
 ) -> dict[str, _ClaimRow]:
     wanted = sorted(set(pcns))
     out: dict[str, _ClaimRow] = {}
+    query = _claim_select().where(col(Claim.practice_id) == practice_id)
+    pg = session.get_bind().dialect.name == "postgresql"
+    run = session.connection().execute
     for chunk in _chunks(wanted):
-        for values in session.execute(
-            select(*(getattr(Claim, name) for name in _CLAIM_COLUMNS))
-            .where(col(Claim.practice_id) == practice_id)
-            .where(col(Claim.patient_control_number).in_(chunk))
-        ):
-            row = _ClaimRow(*values)
+        for values in run(
+            query.where(_in(col(Claim.patient_control_number), chunk, pg, String))
+        ).all():
+            row = _claim_row(values)
             out[row.patient_control_number] = row
     return out
 
 
-def _claim_payment_row(
-    era: x835.ClaimPayment,
-    *,
-    cp_id: uuid.UUID,
-    practice_id: uuid.UUID,
-    remittance_id: uuid.UUID,
-    claim: _ClaimRow | None,
-) -> dict[str, Any]:
-    return {
-        "id": cp_id,
-        "practice_id": practice_id,
-        "remittance_id": remittance_id,
-        "claim_id": claim.id if claim is not None else None,
-        "patient_control_number": era.patient_control_number[:38],
-        "status_code": era.status[:2],
-        "total_charge": era.charge,
-        "paid": era.paid,
-        "patient_responsibility": era.patient_responsibility,
-        "payer_claim_control_number": era.payer_claim_control_number[:50] or None,
-        "match_status": MatchStatus.MATCHED if claim is not None else MatchStatus.UNMATCHED,
-        "remarks": _claim_remarks(era),
-    }
+class _Rows:
+    """The claim payment, service payment and adjustment rows of one remittance."""
 
+    def __init__(self, writer: BulkWriter, practice_id: str, remittance_id: str) -> None:
+        self.writer = writer
+        self.practice_id = practice_id
+        self.remittance_id = remittance_id
+        self.payments: list[tuple[Any, ...]] = []
+        self.services: list[tuple[Any, ...]] = []
+        self.adjustments: list[tuple[Any, ...]] = []
+        cp = ClaimPayment.__table__  # type: ignore[attr-defined]
+        sp = ServicePayment.__table__  # type: ignore[attr-defined]
+        adj = Adjustment.__table__  # type: ignore[attr-defined]
+        self.money = writer.converter(cp, "paid")
+        self.json = writer.converter(cp, "remarks")
+        self.units = writer.converter(sp, "units")
+        self.date = writer.converter(sp, "service_date")
+        self.group = writer.converter(adj, "group_code")
+        self.quantity = writer.converter(adj, "quantity")
+        self.matched = writer.converter(cp, "match_status")(MatchStatus.MATCHED)
+        self.unmatched = writer.converter(cp, "match_status")(MatchStatus.UNMATCHED)
 
-def _adjustment_rows(
-    adjustments: Sequence[x835.Adjustment],
-    *,
-    practice_id: uuid.UUID,
-    cp_id: uuid.UUID,
-    sp_id: uuid.UUID | None,
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": new_row_id(),
-            "practice_id": practice_id,
-            "claim_payment_id": cp_id,
-            "service_payment_id": sp_id,
-            "group_code": a.group,
-            "reason_code": a.reason[:5],
-            "amount": a.amount,
-            "quantity": a.quantity,
-        }
-        for a in adjustments
-    ]
+    def add(
+        self, era: x835.ClaimPayment, cp_id: str, claim_id: str | None, line_ids: Sequence[Any]
+    ) -> None:
+        pid = self.practice_id
+        money = self.money
+        self.payments.append(
+            (
+                cp_id,
+                pid,
+                self.remittance_id,
+                claim_id,
+                era.patient_control_number[:38],
+                era.status[:2],
+                money(era.charge),
+                money(era.paid),
+                money(era.patient_responsibility),
+                era.payer_claim_control_number[:50] or None,
+                self.matched if claim_id is not None else self.unmatched,
+                self.json(tuple(_claim_remarks(era))),
+            )
+        )
+        self._adjustments(era.adjustments, cp_id, None)
+        for svc, line_id in zip(era.services, line_ids, strict=True):
+            sp_id = new_hex_id()
+            original = svc.original_procedure
+            self.services.append(
+                (
+                    sp_id,
+                    pid,
+                    cp_id,
+                    line_id,
+                    svc.procedure.code[:48],
+                    self.json(tuple(svc.procedure.modifiers)),
+                    original.code[:48] if original else None,
+                    money(svc.charge),
+                    money(svc.paid),
+                    self.units(svc.units),
+                    self.date(svc.service_date),
+                    self.json(tuple(_service_remarks(svc))),
+                )
+            )
+            if svc.adjustments:
+                self._adjustments(svc.adjustments, cp_id, sp_id)
+
+    def _adjustments(
+        self, adjustments: Sequence[x835.Adjustment], cp_id: str, sp_id: str | None
+    ) -> None:
+        pid = self.practice_id
+        for a in adjustments:
+            self.adjustments.append(
+                (
+                    new_hex_id(),
+                    pid,
+                    cp_id,
+                    sp_id,
+                    self.group(a.group),
+                    a.reason[:5],
+                    self.money(a.amount),
+                    self.quantity(a.quantity),
+                )
+            )
+
+    def write(self) -> None:
+        w = self.writer
+        w.insert(ClaimPayment.__table__, CP_COLUMNS, self.payments)  # type: ignore[attr-defined]
+        w.insert(ServicePayment.__table__, SP_COLUMNS, self.services)  # type: ignore[attr-defined]
+        w.insert(Adjustment.__table__, ADJ_COLUMNS, self.adjustments)  # type: ignore[attr-defined]
 
 
 def post_remittance(
@@ -1124,6 +1486,28 @@ def post_remittance(
     interchange ID). Raises UnbalancedRemittanceError, DuplicateRemittanceError or
     UnknownPayeeError (all PostingError) with nothing written. Flushes; the caller commits.
     """
+    with gc_paused():
+        return _post_remittance(
+            session,
+            remittance,
+            interchange_id=interchange_id,
+            practice_id=practice_id,
+            source=source,
+            carc=carc,
+            today=today,
+        )
+
+
+def _post_remittance(
+    session: Session,
+    remittance: x835.Remittance835,
+    *,
+    interchange_id: uuid.UUID,
+    practice_id: uuid.UUID | None,
+    source: str | None,
+    carc: CarcTable | None,
+    today: date | None,
+) -> PostingResult:
     check_balanced(remittance)
     if practice_id is None:
         practice_id = identify_practice(session, remittance).id
@@ -1149,7 +1533,7 @@ def post_remittance(
             f"remittance from payer {payer_key} with trace number {trace} was posted before"
         )
     adjudication_date = remittance.payment_date or today or utcnow().date()
-    remittance_id = new_row_id()
+    remittance_uuid = uuid.UUID(new_hex_id())
     now = utcnow()
     try:
         with session.begin_nested():
@@ -1158,7 +1542,7 @@ def post_remittance(
                     session.execute(
                         insert(Remittance.__table__),  # type: ignore[attr-defined]
                         {
-                            "id": remittance_id,
+                            "id": remittance_uuid,
                             "practice_id": practice_id,
                             "interchange_id": interchange_id,
                             "payer_identifier": payer_key,
@@ -1185,148 +1569,102 @@ def post_remittance(
                 raise DuplicateRemittanceError(
                     f"remittance from payer {payer_key} with trace number {trace} was posted before"
                 ) from exc
-            poster = _new_poster(
+            poster = _post_claims(
                 session,
+                remittance,
                 practice_id=practice_id,
-                remittance_id=remittance_id,
+                remittance_id=remittance_uuid.hex,
                 source=source or str(interchange_id),
                 adjudication_date=adjudication_date,
                 carc=carc,
+                now=now,
             )
-            claims = _load_claims(
-                session, practice_id, (c.patient_control_number for c in remittance.claims)
-            )
-            poster.load(list(claims.values()))
-            poster.taken_pcns = _taken_secondary_pcns(session, practice_id, claims.values())
-            cp_rows: list[dict[str, Any]] = []
-            sp_rows: list[dict[str, Any]] = []
-            adj_rows: list[dict[str, Any]] = []
-            counts = poster.counts
-            for era in remittance.claims:
-                cp_id = new_row_id()
-                claim = claims.get(era.patient_control_number)
-                cp_rows.append(
-                    _claim_payment_row(
-                        era,
-                        cp_id=cp_id,
-                        practice_id=practice_id,
-                        remittance_id=remittance_id,
-                        claim=claim,
-                    )
-                )
-                counts.claim_payments += 1
-                adj_rows += _adjustment_rows(
-                    era.adjustments, practice_id=practice_id, cp_id=cp_id, sp_id=None
-                )
-                if claim is not None:
-                    line_ids = match_service_lines(
-                        era.services,
-                        poster.lines.get(claim.encounter_id, []),
-                        claim_date=_claim_date(era) or claim.service_date_from,
-                    )
-                else:
-                    line_ids = [None] * len(era.services)
-                for svc, line_id in zip(era.services, line_ids, strict=True):
-                    sp_id = new_row_id()
-                    sp_rows.append(_service_payment_row(svc, sp_id, cp_id, practice_id, line_id))
-                    adj_rows += _adjustment_rows(
-                        svc.adjustments, practice_id=practice_id, cp_id=cp_id, sp_id=sp_id
-                    )
-                if claim is None:
-                    counts.unmatched += 1
-                    counts.unmatched_ids.append(cp_id)
-                    continue
-                counts.matched += 1
-                poster.post_claim(era, claim, cp_id, line_ids)
-                poster.earlier[claim.id].append(
-                    (cp_id, era.status, era.payer_claim_control_number or None, now)
-                )
-            _bulk_insert(session, ClaimPayment, cp_rows)
-            _bulk_insert(session, ServicePayment, sp_rows)
-            _bulk_insert(session, Adjustment, adj_rows)
-            plb_rows = []
-            for plb in remittance.provider_adjustments:
-                plb_rows.append(
-                    {
-                        "id": new_row_id(),
-                        "practice_id": practice_id,
-                        "remittance_id": remittance_id,
-                        "provider_identifier": plb.provider_id[:50],
-                        "fiscal_period_date": plb.fiscal_period_end,
-                        "reason_code": plb.reason[:2],
-                        "reference": plb.reference[:50] or None,
-                        "amount": plb.amount,
-                    }
-                )
-                poster._entry(
-                    None,
-                    None,
-                    LedgerKind.PROVIDER_ADJUSTMENT,
-                    plb.amount,
-                    Responsible.PRACTICE,
-                    None,
-                    None,
-                    plb.reason[:5],
-                    f"PLB {plb.reason}: {describe_plb(plb.reason)}",
-                )
-            _bulk_insert(session, ProviderAdjustment, plb_rows)
-            counts.provider_adjustments = len(plb_rows)
-            poster.write()
     except ValueError as exc:
-        # An amount in fractions of a cent (the Money type refuses it at insert).
+        # An amount in fractions of a cent (the Money type refuses it).
         raise PostingError(f"remittance {trace} cannot be posted: {exc}") from exc
-    logger.bind(remittance_id=str(remittance_id), practice_id=str(practice_id)).info(
+    counts = poster.counts
+    logger.bind(remittance_id=str(remittance_uuid), practice_id=str(practice_id)).info(
         "posted remittance {}: {} claim payments ({} unmatched), {} ledger entries",
-        remittance_id,
+        remittance_uuid,
         counts.claim_payments,
         counts.unmatched,
         counts.ledger_entries,
     )
-    return _result(poster, remittance_id, practice_id, trace, to_money(remittance.total_paid))
+    return _result(poster, remittance_uuid, practice_id, trace, to_money(remittance.total_paid))
 
 
-def _service_payment_row(
-    svc: x835.ServicePayment,
-    sp_id: uuid.UUID,
-    cp_id: uuid.UUID,
+def _post_claims(
+    session: Session,
+    remittance: x835.Remittance835,
+    *,
     practice_id: uuid.UUID,
-    line_id: uuid.UUID | None,
-) -> dict[str, Any]:
-    return {
-        "id": sp_id,
-        "practice_id": practice_id,
-        "claim_payment_id": cp_id,
-        "service_line_id": line_id,
-        "procedure_code": svc.procedure.code[:48],
-        "modifiers": list(svc.procedure.modifiers),
-        "original_procedure_code": (
-            svc.original_procedure.code[:48] if svc.original_procedure else None
-        ),
-        "charge": svc.charge,
-        "paid": svc.paid,
-        "units": svc.units,
-        "service_date": svc.service_date,
-        "remarks": _service_remarks(svc),
+    remittance_id: str,
+    source: str,
+    adjudication_date: date,
+    carc: CarcTable | None,
+    now: datetime,
+) -> _Poster:
+    poster = _new_poster(
+        session,
+        practice_id=practice_id,
+        remittance_id=remittance_id,
+        source=source,
+        adjudication_date=adjudication_date,
+        carc=carc,
+    )
+    claims = _load_claims(
+        session, practice_id, (c.patient_control_number for c in remittance.claims)
+    )
+    reversing = {
+        claims[era.patient_control_number].id
+        for era in remittance.claims
+        if era.status == REVERSAL and era.patient_control_number in claims
     }
-
-
-def _taken_secondary_pcns(
-    session: Session, practice_id: uuid.UUID, claims: Iterable[_ClaimRow]
-) -> set[str]:
-    candidates = set()
-    for claim in claims:
-        base = claim.patient_control_number[:19]
-        candidates.update({base + "S", base + "T"})
-    taken: set[str] = set()
-    for chunk in _chunks(sorted(candidates)):
-        taken.update(
-            session.scalars(
-                select(col(Claim.patient_control_number))
-                .where(col(Claim.practice_id) == practice_id)
-                .where(col(Claim.patient_control_number).in_(chunk))
-            )
+    poster.load(list(claims.values()), reversing)
+    rows = _Rows(poster.writer, poster.practice_id, remittance_id)
+    counts = poster.counts
+    lines = poster.lines
+    earlier = poster.earlier
+    no_lines: list[_LineRow] = []
+    for era in _in_claim_order(remittance.claims, claims):
+        cp_id = new_hex_id()
+        claim = claims.get(era.patient_control_number)
+        counts.claim_payments += 1
+        if claim is None:
+            rows.add(era, cp_id, None, [None] * len(era.services))
+            counts.unmatched += 1
+            counts.unmatched_ids.append(cp_id)
+            continue
+        line_ids = match_service_lines(
+            era.services,
+            lines.get(claim.encounter_id, no_lines),
+            claim_date=_claim_date(era) or claim.service_date_from,
         )
-    return taken
+        rows.add(era, cp_id, claim.id, line_ids)
+        counts.matched += 1
+        poster.post_claim(era, claim, cp_id, line_ids)
+        earlier[claim.id].append((cp_id, era.status, era.payer_claim_control_number or None, now))
+    for plb in remittance.provider_adjustments:
+        poster.plb(plb)
+    rows.write()
+    poster.write()
+    return poster
+
+
+def _in_claim_order(
+    eras: Sequence[x835.ClaimPayment], claims: dict[str, _ClaimRow]
+) -> list[x835.ClaimPayment]:
+    """The CLPs ordered by the key of the claim they pay (unmatched ones last), CLPs of one
+    claim in file order (a reversal before the corrected payment that follows it). The rows
+    they make are then written in key order, so the database updates each index keyed by
+    claim (and looks each claim up) page after page instead of at random pages."""
+    last = "g"  # after every hex key
+
+    def key(era: x835.ClaimPayment) -> str:
+        claim = claims.get(era.patient_control_number)
+        return claim.id if claim is not None else last
+
+    return sorted(eras, key=key)
 
 
 def _result(
@@ -1352,8 +1690,8 @@ def _result(
         provider_adjustments=c.provider_adjustments,
         status_changes=c.status_changes,
         skipped_transitions=c.skipped_transitions,
-        unmatched_claim_payment_ids=tuple(c.unmatched_ids),
-        secondary_claim_ids=tuple(c.secondary_ids),
+        unmatched_claim_payment_ids=tuple(uuid.UUID(i) for i in c.unmatched_ids),
+        secondary_claim_ids=tuple(uuid.UUID(i) for i in c.secondary_ids),
     )
 
 
@@ -1447,28 +1785,27 @@ def match_claim_payment(
         poster = _new_poster(
             session,
             practice_id=cp.practice_id,
-            remittance_id=remittance.id,
+            remittance_id=remittance.id.hex,
             source=source,
             adjudication_date=remittance.payment_date or utcnow().date(),
             carc=carc,
         )
-        row = _claim_row(claim)
-        poster.load([row])
-        poster.taken_pcns = _taken_secondary_pcns(session, cp.practice_id, [row])
+        row = _orm_claim_row(claim)
+        poster.load([row], [row.id] if era.status == REVERSAL else [])
         line_ids = match_service_lines(
             era.services,
-            poster.lines.get(claim.encounter_id, []),
+            poster.lines.get(row.encounter_id, []),
             claim_date=claim.service_date_from,
         )
         for sp, line_id in zip(services, line_ids, strict=True):
-            sp.service_line_id = line_id
+            sp.service_line_id = as_uuid(line_id) if line_id is not None else None
             session.add(sp)
         cp.claim_id = claim.id
         cp.match_status = MatchStatus.MANUAL
         session.add(cp)
         session.flush()
         poster.counts.claim_payments = poster.counts.matched = 1
-        poster.post_claim(era, row, cp.id, line_ids, claim_remarks=cp.remarks or [])
+        poster.post_claim(era, row, cp.id.hex, line_ids, claim_remarks=cp.remarks or [])
         poster.write()
     return _result(
         poster, remittance.id, cp.practice_id, remittance.trace_number, remittance.total_paid

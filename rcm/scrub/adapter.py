@@ -3,7 +3,10 @@ the findings as ClaimEdit rows and move each claim to HELD (any error) or READY.
 
 A handful of queries per batch, whatever its size: claims, then encounters, lines, diagnoses,
 patients, coverages, payers, providers, enrollments and the patients' other claims, each loaded
-with one IN query (chunked). The caller owns the transaction.
+with one IN query (chunked), as plain rows of the columns the rules read (no ORM objects). The
+writes are bulk too: one UPDATE resolving earlier findings per chunk, one move of every claim
+(rcm.claims.states.move_claims: only rows still DRAFT, a ClaimEvent each) and one insert of the
+ClaimEdit rows (rcm.bulk). The caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from rcm.claims.states import transition_many
+from rcm.bulk import BulkWriter, id_hex, new_hex_id
+from rcm.claims.states import ClaimMove, move_claims
 from rcm.codesets import CodeSets, load_code_sets
 from rcm.identifiers import normalize_icd10
 from rcm.logging import logger
@@ -89,22 +93,23 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + CHUNK]
 
 
-def _load_in(
+def _rows_in(
     session: Session,
-    model: Any,
+    columns: Sequence[Any],
     column: Any,
     values: Iterable[Any],
+    practice_column: Any | None = None,
     practice_id: uuid.UUID | None = None,
 ) -> list[Any]:
-    """Rows whose `column` is in `values`, one query per chunk; tenant tables are also
-    filtered by practice."""
+    """Rows of `columns` (plain rows, not ORM objects) whose `column` is in `values`, one query
+    per chunk; tenant tables are also filtered by practice."""
     keys = sorted({v for v in values if v is not None}, key=str)
     rows: list[Any] = []
     for chunk in _chunks(keys):
-        query = select(model).where(col(column).in_(chunk))
-        if practice_id is not None:
-            query = query.where(col(model.practice_id) == practice_id)
-        rows.extend(session.exec(query).all())
+        query = select(*columns).where(col(column).in_(chunk))
+        if practice_column is not None:
+            query = query.where(col(practice_column) == practice_id)
+        rows.extend(session.execute(query).all())
     return rows
 
 
@@ -114,7 +119,7 @@ def _address(
     return ScrubAddress(address1, city, state, zip_code)
 
 
-def _coverage(row: Coverage) -> ScrubCoverage:
+def _coverage(row: Any) -> ScrubCoverage:
     return ScrubCoverage(
         id=row.id,
         priority=row.priority,
@@ -156,7 +161,7 @@ def _provider(row: Provider | None, role: str) -> ScrubProvider | None:
     )
 
 
-def _line(row: ServiceLine, encounter: Encounter) -> ScrubLine:
+def _line(row: Any, encounter: Any) -> ScrubLine:
     return ScrubLine(
         line_number=row.line_number,
         procedure_code=(row.procedure_code or "").strip().upper(),
@@ -170,68 +175,222 @@ def _line(row: ServiceLine, encounter: Encounter) -> ScrubLine:
     )
 
 
+# The columns each step reads: plain rows (attribute access like the ORM objects) cost a
+# fraction of ORM instances, and nothing of the batch stays in the session's identity map.
+_CLAIM_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Claim.id,
+        Claim.encounter_id,
+        Claim.patient_id,
+        Claim.coverage_id,
+        Claim.payer_id,
+        Claim.patient_control_number,
+        Claim.claim_type,
+        Claim.frequency_code,
+        Claim.payer_responsibility,
+        Claim.status,
+        Claim.total_charge,
+        Claim.service_date_from,
+        Claim.service_date_to,
+        Claim.original_claim_id,
+        Claim.original_payer_claim_number,
+    )
+)
+_OTHER_CLAIM_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Claim.id,
+        Claim.encounter_id,
+        Claim.patient_id,
+        Claim.payer_id,
+        Claim.payer_responsibility,
+        Claim.status,
+    )
+)
+_ENCOUNTER_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Encounter.id,
+        Encounter.service_date,
+        Encounter.place_of_service,
+        Encounter.prior_authorization,
+        Encounter.rendering_provider_id,
+        Encounter.referring_provider_id,
+        Encounter.facility_provider_id,
+        Encounter.type_of_bill,
+        Encounter.admission_date,
+        Encounter.patient_status,
+    )
+)
+_LINE_COLUMNS = tuple(
+    col(c)
+    for c in (
+        ServiceLine.encounter_id,
+        ServiceLine.line_number,
+        ServiceLine.procedure_code,
+        ServiceLine.modifiers,
+        ServiceLine.units,
+        ServiceLine.charge,
+        ServiceLine.diagnosis_pointers,
+        ServiceLine.service_date,
+        ServiceLine.revenue_code,
+        ServiceLine.ndc,
+    )
+)
+_DIAGNOSIS_COLUMNS = tuple(
+    col(c) for c in (Diagnosis.encounter_id, Diagnosis.sequence, Diagnosis.code, Diagnosis.kind)
+)
+_PATIENT_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Patient.id,
+        Patient.last_name,
+        Patient.first_name,
+        Patient.birth_date,
+        Patient.sex,
+        Patient.address1,
+        Patient.city,
+        Patient.state,
+        Patient.zip,
+    )
+)
+_COVERAGE_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Coverage.id,
+        Coverage.patient_id,
+        Coverage.payer_id,
+        Coverage.priority,
+        Coverage.active,
+        Coverage.member_id,
+        Coverage.relationship,
+        Coverage.subscriber_last_name,
+        Coverage.subscriber_first_name,
+        Coverage.subscriber_birth_date,
+        Coverage.subscriber_sex,
+        Coverage.effective_date,
+        Coverage.termination_date,
+        Coverage.eligibility_status,
+        Coverage.eligibility_checked_at,
+    )
+)
+
+
 @dataclass
 class _Loaded:
+    """The batch and everything its rules read, as plain rows (attributes named like the
+    models' fields)."""
+
     practice: Practice
-    claims: list[Claim]
-    encounters: dict[uuid.UUID, Encounter]
-    lines: dict[uuid.UUID, list[ServiceLine]]
-    diagnoses: dict[uuid.UUID, list[Diagnosis]]
-    patients: dict[uuid.UUID, Patient]
-    coverages: dict[uuid.UUID, Coverage]
+    claims: list[Any]
+    encounters: dict[uuid.UUID, Any]
+    lines: dict[uuid.UUID, list[Any]]
+    diagnoses: dict[uuid.UUID, list[Any]]
+    patients: dict[uuid.UUID, Any]
+    coverages: dict[uuid.UUID, Any]
     payers: dict[uuid.UUID, ScrubPayer]
     providers: dict[uuid.UUID, Provider]
-    other_claims: list[Claim]
+    other_claims: list[Any]
+    # Indexes for secondary and tertiary claims: other claims by encounter, and the patients'
+    # coverages in load order.
+    others_by_encounter: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
+    coverages_by_patient: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
+    # What _build made once per batch: the rules only read what they are given.
+    built_coverages: dict[uuid.UUID, ScrubCoverage] = field(default_factory=dict)
+    built_providers: dict[tuple[uuid.UUID, str], ScrubProvider | None] = field(default_factory=dict)
 
 
 def _load(session: Session, practice: Practice, claim_ids: Sequence[uuid.UUID] | None) -> _Loaded:
-    query = select(Claim).where(Claim.practice_id == practice.id, Claim.status == ClaimStatus.DRAFT)
+    pid = practice.id
+    query = select(*_CLAIM_COLUMNS).where(
+        col(Claim.practice_id) == pid, col(Claim.status) == ClaimStatus.DRAFT
+    )
     if claim_ids is not None:
         claims = [
             c
             for chunk in _chunks(sorted(set(claim_ids), key=str))
-            for c in session.exec(query.where(col(Claim.id).in_(chunk))).all()
+            for c in session.execute(query.where(col(Claim.id).in_(chunk))).all()
         ]
     else:
-        claims = list(session.exec(query).all())
+        claims = list(session.execute(query).all())
     claims.sort(key=lambda c: c.patient_control_number)
     patient_ids = {c.patient_id for c in claims}
-    others: list[Claim] = []
+    # The patients' other claims over the batch's dates (duplicates, prior payers' claims).
+    # Scrubbing every DRAFT claim, the DRAFT ones among them are the batch itself, already
+    # read: only the others are read again.
+    others: list[Any] = list(claims) if claim_ids is None else []
+    not_billed = _NOT_BILLED + ((ClaimStatus.DRAFT,) if claim_ids is None else ())
     if claims:
         first = min(c.service_date_from for c in claims)
         last = max(c.service_date_to for c in claims)
         for chunk in _chunks(sorted(patient_ids, key=str)):
             others.extend(
-                session.exec(
-                    select(Claim).where(
-                        Claim.practice_id == practice.id,
+                session.execute(
+                    select(*_OTHER_CLAIM_COLUMNS).where(
+                        col(Claim.practice_id) == pid,
                         col(Claim.patient_id).in_(chunk),
-                        col(Claim.status).not_in(_NOT_BILLED),
-                        Claim.service_date_to >= first,
-                        Claim.service_date_from <= last,
+                        col(Claim.status).not_in(not_billed),
+                        col(Claim.service_date_to) >= first,
+                        col(Claim.service_date_from) <= last,
                     )
                 ).all()
             )
-    pid = practice.id
     encounter_ids = {c.encounter_id for c in claims} | {c.encounter_id for c in others}
-    encounters = {e.id: e for e in _load_in(session, Encounter, Encounter.id, encounter_ids, pid)}
-    lines: dict[uuid.UUID, list[ServiceLine]] = defaultdict(list)
-    for row in _load_in(session, ServiceLine, ServiceLine.encounter_id, encounter_ids, pid):
+    encounters = {
+        e.id: e
+        for e in _rows_in(
+            session, _ENCOUNTER_COLUMNS, Encounter.id, encounter_ids, Encounter.practice_id, pid
+        )
+    }
+    lines: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in _rows_in(
+        session,
+        _LINE_COLUMNS,
+        ServiceLine.encounter_id,
+        encounter_ids,
+        ServiceLine.practice_id,
+        pid,
+    ):
         lines[row.encounter_id].append(row)
-    diagnoses: dict[uuid.UUID, list[Diagnosis]] = defaultdict(list)
+    diagnoses: dict[uuid.UUID, list[Any]] = defaultdict(list)
     claim_encounters = {c.encounter_id for c in claims}
-    for row in _load_in(session, Diagnosis, Diagnosis.encounter_id, claim_encounters, pid):
+    for row in _rows_in(
+        session,
+        _DIAGNOSIS_COLUMNS,
+        Diagnosis.encounter_id,
+        claim_encounters,
+        Diagnosis.practice_id,
+        pid,
+    ):
         diagnoses[row.encounter_id].append(row)
-    patients = {p.id: p for p in _load_in(session, Patient, Patient.id, patient_ids, pid)}
+    patients = {
+        p.id: p
+        for p in _rows_in(
+            session, _PATIENT_COLUMNS, Patient.id, patient_ids, Patient.practice_id, pid
+        )
+    }
     coverages = {
-        c.id: c for c in _load_in(session, Coverage, Coverage.patient_id, patient_ids, pid)
+        c.id: c
+        for c in _rows_in(
+            session, _COVERAGE_COLUMNS, Coverage.patient_id, patient_ids, Coverage.practice_id, pid
+        )
     }
     payer_ids = {c.payer_id for c in claims} | {c.payer_id for c in others}
-    payers = {p.id: _payer(p) for p in _load_in(session, Payer, Payer.id, payer_ids)}
-    providers = {
-        p.id: p
-        for p in session.exec(select(Provider).where(Provider.practice_id == practice.id)).all()
+    payers = {
+        p.id: _payer(p)
+        for chunk in _chunks(sorted(payer_ids, key=str))
+        for p in session.exec(select(Payer).where(col(Payer.id).in_(chunk))).all()
     }
+    providers = {
+        p.id: p for p in session.exec(select(Provider).where(Provider.practice_id == pid)).all()
+    }
+    others_by_encounter: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for other in others:
+        others_by_encounter[other.encounter_id].append(other)
+    coverages_by_patient: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for coverage in coverages.values():
+        coverages_by_patient[coverage.patient_id].append(coverage)
     return _Loaded(
         practice,
         claims,
@@ -243,6 +402,8 @@ def _load(session: Session, practice: Practice, claim_ids: Sequence[uuid.UUID] |
         payers,
         providers,
         others,
+        others_by_encounter,
+        coverages_by_patient,
     )
 
 
@@ -280,38 +441,63 @@ def _billing(practice: Practice) -> ScrubBillingProvider:
     )
 
 
-def _build(data: _Loaded, claim: Claim, billing: ScrubBillingProvider) -> ScrubClaim:
+def _value(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _scrub_provider(
+    data: _Loaded, provider_id: uuid.UUID | None, role: str
+) -> ScrubProvider | None:
+    """The practice's provider as the rules see it, built once per batch and role (the rules
+    never change what they read)."""
+    if provider_id is None:
+        return None
+    key = (provider_id, role)
+    found = data.built_providers.get(key)
+    if found is None and key not in data.built_providers:
+        found = data.built_providers[key] = _provider(data.providers.get(provider_id), role)
+    return found
+
+
+def _scrub_coverage(data: _Loaded, row: Any) -> ScrubCoverage:
+    found = data.built_coverages.get(row.id)
+    if found is None:
+        found = data.built_coverages[row.id] = _coverage(row)
+    return found
+
+
+def _build(data: _Loaded, claim: Any, billing: ScrubBillingProvider) -> ScrubClaim:
     encounter = data.encounters[claim.encounter_id]
     patient = data.patients[claim.patient_id]
     coverage_row = data.coverages.get(claim.coverage_id)
-    provider = data.providers.get
-    responsibility = str(getattr(claim.payer_responsibility, "value", claim.payer_responsibility))
+    responsibility = _value(claim.payer_responsibility)
+    claim_type = _value(claim.claim_type)
     prior_statuses: tuple[str, ...] = ()
     prior_coverage = None
     prior = _PRIOR_RESPONSIBILITY.get(responsibility)
     if prior is not None:
         prior_claims = [
             o
-            for o in data.other_claims
-            if o.encounter_id == claim.encounter_id
-            and o.id != claim.id
-            and str(getattr(o.payer_responsibility, "value", o.payer_responsibility)) == prior
+            for o in data.others_by_encounter.get(claim.encounter_id, ())
+            if o.id != claim.id and _value(o.payer_responsibility) == prior
         ]
         prior_statuses = tuple(str(o.status.value) for o in prior_claims)
         wanted = 1 if prior == "P" else 2
-        for row in data.coverages.values():
-            if row.patient_id == claim.patient_id and row.priority == wanted and row.active:
-                prior_coverage = _coverage(row)
+        for row in data.coverages_by_patient.get(claim.patient_id, ()):
+            if row.priority == wanted and row.active:
+                prior_coverage = _scrub_coverage(data, row)
                 break
     lines = sorted(data.lines.get(claim.encounter_id, ()), key=lambda ln: ln.line_number)
     diagnoses = sorted(data.diagnoses.get(claim.encounter_id, ()), key=lambda d: d.sequence)
+    rendering_id = encounter.rendering_provider_id
+    sex = patient.sex
     return ScrubClaim(
         id=claim.id,
-        practice_id=claim.practice_id,
+        practice_id=data.practice.id,
         encounter_id=claim.encounter_id,
         patient_control_number=claim.patient_control_number,
-        claim_type=str(getattr(claim.claim_type, "value", claim.claim_type)),
-        frequency_code=str(getattr(claim.frequency_code, "value", claim.frequency_code)),
+        claim_type=claim_type,
+        frequency_code=_value(claim.frequency_code),
         payer_responsibility=responsibility,
         total_charge=Decimal(claim.total_charge),
         service_date_from=claim.service_date_from,
@@ -322,40 +508,25 @@ def _build(data: _Loaded, claim: Claim, billing: ScrubBillingProvider) -> ScrubC
             last_name=patient.last_name,
             first_name=patient.first_name,
             birth_date=patient.birth_date,
-            sex=str(getattr(patient.sex, "value", patient.sex)) if patient.sex else None,
+            sex=_value(sex) if sex else None,
             address=_address(patient.address1, patient.city, patient.state, patient.zip),
         ),
-        coverage=_coverage(coverage_row) if coverage_row is not None else None,
+        coverage=_scrub_coverage(data, coverage_row) if coverage_row is not None else None,
         payer=data.payers[claim.payer_id],
         lines=[_line(row, encounter) for row in lines],
         diagnoses=[
-            ScrubDiagnosis(
-                d.sequence, normalize_icd10(d.code), str(getattr(d.kind, "value", d.kind))
-            )
-            for d in diagnoses
+            ScrubDiagnosis(d.sequence, normalize_icd10(d.code), _value(d.kind)) for d in diagnoses
         ],
         place_of_service=encounter.place_of_service,
         prior_authorization=encounter.prior_authorization,
         original_claim_id=claim.original_claim_id,
         original_payer_claim_number=claim.original_payer_claim_number,
-        rendering=_provider(
-            provider(encounter.rendering_provider_id) if encounter.rendering_provider_id else None,
-            "rendering",
-        ),
-        referring=_provider(
-            provider(encounter.referring_provider_id) if encounter.referring_provider_id else None,
-            "referring",
-        ),
-        facility=_provider(
-            provider(encounter.facility_provider_id) if encounter.facility_provider_id else None,
-            "facility",
-        ),
+        rendering=_scrub_provider(data, rendering_id, "rendering"),
+        referring=_scrub_provider(data, encounter.referring_provider_id, "referring"),
+        facility=_scrub_provider(data, encounter.facility_provider_id, "facility"),
         # 837I: the encounter's rendering clinician attends.
-        attending=_provider(
-            provider(encounter.rendering_provider_id) if encounter.rendering_provider_id else None,
-            "attending",
-        )
-        if str(getattr(claim.claim_type, "value", claim.claim_type)) == "institutional"
+        attending=_scrub_provider(data, rendering_id, "attending")
+        if claim_type == "institutional"
         else None,
         type_of_bill=encounter.type_of_bill,
         admission_date=encounter.admission_date,
@@ -385,7 +556,7 @@ def _duplicates(data: _Loaded, built: dict[uuid.UUID, ScrubClaim]) -> DuplicateI
         for row in data.lines.get(other.encounter_id, ()):
             service_date = row.service_date or encounter.service_date
             key = (
-                other.practice_id,
+                data.practice.id,
                 other.patient_id,
                 other.payer_id,
                 service_date,
@@ -394,6 +565,21 @@ def _duplicates(data: _Loaded, built: dict[uuid.UUID, ScrubClaim]) -> DuplicateI
             )
             index.add_service(key, other.id)
     return index
+
+
+_EDIT_COLUMNS = (
+    "id",
+    "practice_id",
+    "claim_id",
+    "rule_id",
+    "severity",
+    "loop",
+    "field",
+    "message",
+    "source",
+    "created_at",
+    "resolved_at",
+)
 
 
 def _reason(findings: list[Finding]) -> str:
@@ -440,42 +626,46 @@ def scrub_claims(
     now = utcnow()
     ids = list(built)
     for chunk in _chunks(ids):
-        session.exec(  # type: ignore[call-overload]
+        session.execute(
             update(ClaimEdit)
             .where(
+                col(ClaimEdit.practice_id) == practice_id,
                 col(ClaimEdit.claim_id).in_(chunk),
                 col(ClaimEdit.source) == EditSource.SCRUB,
                 col(ClaimEdit.resolved_at).is_(None),
             )
             .values(resolved_at=now)
         )
-    # Plain rows through one executemany: ORM objects for edits nobody reads back cost more
+    # Plain rows through one bulk insert: ORM objects for edits nobody reads back cost more
     # than the rules that found them.
-    edits: list[dict[str, Any]] = []
-    moves: dict[ClaimStatus, tuple[list[Claim], list[str]]] = {
-        ClaimStatus.HELD: ([], []),
-        ClaimStatus.READY: ([], []),
-    }
-    error, warning = EditSeverity.ERROR, EditSeverity.WARNING
+    writer = BulkWriter(session.connection())
+    table = ClaimEdit.__table__  # type: ignore[attr-defined]
+    created = writer.converter(table, "created_at")(now)
+    practice_hex = id_hex(practice_id)
+    error, warning = EditSeverity.ERROR.value, EditSeverity.WARNING.value
+    scrub = EditSource.SCRUB.value
+    edits: list[tuple[Any, ...]] = []
+    moves: list[ClaimMove] = []
     for claim in data.claims:
         findings = scrub_claim(built[claim.id], ctx, rules)
         held = False
+        claim_hex = id_hex(claim.id)
         for finding in findings:
             is_error = finding.severity is Severity.ERROR
             edits.append(
-                {
-                    "id": uuid.uuid4(),
-                    "practice_id": practice_id,
-                    "claim_id": claim.id,
-                    "rule_id": finding.rule_id,
-                    "severity": error if is_error else warning,
-                    "loop": finding.loop,
-                    "field": finding.field,
-                    "message": finding.message,
-                    "source": EditSource.SCRUB,
-                    "created_at": now,
-                    "resolved_at": None,
-                }
+                (
+                    new_hex_id(),
+                    practice_hex,
+                    claim_hex,
+                    finding.rule_id,
+                    error if is_error else warning,
+                    finding.loop,
+                    finding.field,
+                    finding.message,
+                    scrub,
+                    created,
+                    None,
+                )
             )
             outcome.by_rule[finding.rule_id] += 1
             if is_error:
@@ -484,15 +674,15 @@ def scrub_claims(
             else:
                 outcome.warnings += 1
         status = ClaimStatus.HELD if held else ClaimStatus.READY
-        moves[status][0].append(claim)
-        moves[status][1].append(_reason(findings))
+        moves.append(
+            ClaimMove(claim.id, practice_id, ClaimStatus.DRAFT, ((status, _reason(findings)),))
+        )
         (outcome.held if held else outcome.ready).append(claim.id)
         outcome.scrubbed += 1
-    for status, (claims, reasons) in moves.items():
-        if claims:
-            transition_many(session, claims, status, reason=reasons, source=source)
-    for start in range(0, len(edits), CHUNK):
-        session.execute(insert(ClaimEdit), edits[start : start + CHUNK])
+    # One bulk move: only rows still DRAFT change (a run that moved one first makes this one
+    # roll back), each with its ClaimEvent.
+    move_claims(session, moves, source=source, at=now)
+    writer.insert(table, _EDIT_COLUMNS, edits)
     logger.bind(practice=practice.slug, source=source, **outcome.summary()).info(
         "scrubbed {} claims for {}: {} held, {} ready",
         outcome.scrubbed,

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from rcm.claims import ALLOWED_TRANSITIONS, can_transition, transition
-from rcm.claims.states import transition_many
+from rcm.claims.states import ClaimMove, move_claims, transition_many
 from rcm.errors import StateError
 from rcm.ledger import append_entries
 from rcm.models import ClaimEvent, ClaimStatus, LedgerEntry, LedgerKind, Responsible
@@ -289,3 +289,140 @@ def test_transition_many_refuses_claims_another_run_moved_first(session: Session
     )
     with pytest.raises(StateError, match="1 of 3 claims were no longer DRAFT"):
         transition_many(session, stale, S.READY, reason="scrubbed", source="stale run")
+
+
+# -- move_claims: the row-level bulk transition (ERA posting) ------------------------------------
+
+
+def _move(chain: ClaimChain, *steps: tuple[ClaimStatus, str], **kw: object) -> ClaimMove:
+    return ClaimMove(chain.claim.id, chain.practice.id, chain.claim.status, steps, **kw)  # type: ignore[arg-type]
+
+
+def _events(session: Session, chain: ClaimChain) -> list[tuple[ClaimStatus, ClaimStatus, str]]:
+    return [
+        (e.from_status, e.to_status, e.reason)
+        for e in session.exec(
+            select(ClaimEvent).where(ClaimEvent.claim_id == chain.claim.id).order_by(ClaimEvent.id)  # type: ignore[arg-type]
+        ).all()
+    ]
+
+
+def test_move_claims_moves_each_claim_along_its_own_path(session: Session) -> None:
+    submitted, paid, accepted = _chains(session, [S.SUBMITTED, S.PAID, S.ACCEPTED])
+    session.commit()
+
+    moved = move_claims(
+        session,
+        [
+            _move(submitted, (S.ACCEPTED, "835 first"), (S.PAID, "paid")),
+            _move(paid, (S.ACCEPTED, "reversed"), (S.PAID, "paid again")),
+            # hex keys, as bulk readers hold them, work too
+            ClaimMove(
+                accepted.claim.id.hex, accepted.practice.id.hex, S.ACCEPTED, ((S.DENIED, "no"),)
+            ),
+        ],
+        source="interchange-9",
+    )
+    session.commit()
+
+    assert moved == 3
+    assert [c.claim.status for c in (submitted, paid, accepted)] == [S.PAID, S.PAID, S.DENIED]
+    assert _events(session, submitted) == [
+        (S.SUBMITTED, S.ACCEPTED, "835 first"),
+        (S.ACCEPTED, S.PAID, "paid"),
+    ]
+    assert _events(session, paid) == [
+        (S.PAID, S.ACCEPTED, "reversed"),
+        (S.ACCEPTED, S.PAID, "paid again"),
+    ]
+    assert _events(session, accepted) == [(S.ACCEPTED, S.DENIED, "no")]
+    sources = {e.source for e in session.exec(select(ClaimEvent)).all()}
+    assert sources == {"interchange-9"}
+
+
+def test_move_claims_writes_other_columns_with_the_move(session: Session) -> None:
+    moving, staying = _chains(session, [S.ACCEPTED, S.PAID])
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+    move_claims(
+        session,
+        [_move(moving, (S.PAID, "paid"), values=("ICN-1",)), _move(staying, values=("ICN-2",))],
+        source="t",
+        at=at,
+        columns=("payer_claim_control_number",),
+    )
+    session.commit()
+    session.expire_all()
+
+    assert (moving.claim.status, moving.claim.payer_claim_control_number) == (S.PAID, "ICN-1")
+    assert (staying.claim.status, staying.claim.payer_claim_control_number) == (S.PAID, "ICN-2")
+    assert moving.claim.updated_at == staying.claim.updated_at == at
+    assert _events(session, staying) == []
+
+
+def test_move_claims_checks_every_step_before_writing(session: Session) -> None:
+    fine, bad = _chains(session, [S.ACCEPTED, S.SUBMITTED])
+
+    with pytest.raises(StateError) as raised:
+        move_claims(
+            session,
+            [_move(fine, (S.PAID, "ok")), _move(bad, (S.PAID, "skips ACCEPTED"))],
+            source="t",
+        )
+
+    assert str(bad.claim.id) in str(raised.value)
+    assert "SUBMITTED to PAID" in str(raised.value)
+    session.expire_all()
+    assert [fine.claim.status, bad.claim.status] == [S.ACCEPTED, S.SUBMITTED]
+    assert session.exec(select(ClaimEvent)).all() == []
+
+
+def test_move_claims_refuses_claims_another_run_moved_first(session: Session) -> None:
+    from sqlalchemy import update
+
+    from rcm.models import Claim
+
+    chains = _chains(session, [S.ACCEPTED, S.ACCEPTED, S.ACCEPTED])
+    moves = [_move(c, (S.PAID, "paid")) for c in chains]
+    session.execute(
+        update(Claim)
+        .where(Claim.id == chains[2].claim.id)  # type: ignore[arg-type]
+        .values(status=S.DENIED)
+        .execution_options(synchronize_session=False)
+    )
+
+    with pytest.raises(StateError, match="1 of 3 claims were no longer ACCEPTED"):
+        move_claims(session, moves, source="stale run")
+
+
+def test_move_claims_closing_needs_zero_balances(session: Session) -> None:
+    chain = _chains(session, [S.PAID])[0]
+    append_entries(
+        session,
+        [
+            LedgerEntry(
+                practice_id=chain.practice.id,
+                claim_id=chain.claim.id,
+                kind=LedgerKind.CHARGE,
+                amount=Decimal("7.50"),
+                responsible=Responsible.PAYER,
+            )
+        ],
+    )
+
+    with pytest.raises(StateError, match=r"balance is 7\.50"):
+        move_claims(session, [_move(chain, (S.CLOSED, "z"))], source="t")
+
+
+def test_move_claims_refuses_a_claim_twice_and_misfit_values(session: Session) -> None:
+    chain = _chains(session, [S.ACCEPTED])[0]
+
+    with pytest.raises(ValueError, match="twice"):
+        move_claims(
+            session, [_move(chain, (S.PAID, "a")), _move(chain, (S.DENIED, "b"))], source="t"
+        )
+    with pytest.raises(ValueError, match="1 values for 0 columns"):
+        move_claims(session, [_move(chain, (S.PAID, "a"), values=("x",))], source="t")
+    with pytest.raises(ValueError, match="set by the move"):
+        move_claims(session, [_move(chain, values=("PAID",))], source="t", columns=("status",))
+    assert move_claims(session, [], source="t") == 0

@@ -310,3 +310,89 @@ def test_0002_moves_envelopes_onto_interchanges_and_resolves_duplicate_pending_c
     assert details[str(later)] == {"checks": 1, "envelope": envelope}
     assert details[str(interchange_id)]["envelope"] == envelope
     assert downgraded == {"error", "pending", "active"}
+
+
+def _ledger_indexes(url: str) -> dict[str, tuple[tuple[str, ...], bool]]:
+    engine = make_engine(url)
+    try:
+        return {
+            str(ix["name"]): (tuple(str(c) for c in ix["column_names"]), bool(ix["unique"]))
+            for ix in inspect(engine).get_indexes("ledger_entry")
+        }
+    finally:
+        engine.dispose()
+
+
+def test_0003_keeps_two_ledger_indexes_and_refuses_a_second_reversal(empty_database: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from rcm.models import LedgerEntry
+
+    upgrade(empty_database, "0002")
+    assert set(_ledger_indexes(empty_database)) == {
+        "ix_ledger_entry_practice_id_claim_id",
+        "ix_ledger_entry_practice_id_service_line_id",
+        "ix_ledger_entry_reverses_entry_id",
+    }
+    practice_id, charge, payment = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    engine = make_engine(empty_database)
+    ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+    def entry(entry_id: uuid.UUID, amount: int, reverses: uuid.UUID | None = None) -> Any:
+        return insert(ledger).values(
+            id=entry_id,
+            practice_id=practice_id,
+            kind="reversal" if reverses else "charge",
+            amount=amount,
+            responsible="payer",
+            reverses_entry_id=reverses,
+        )
+
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Practice.__table__).values(  # type: ignore[attr-defined]
+                    id=practice_id,
+                    slug="p",
+                    name="P",
+                    billing_npi="1234567893",
+                    tin="123456789",
+                    taxonomy_code="207Q00000X",
+                    address1="1 Way",
+                    city="X",
+                    state="IL",
+                    zip="62701",
+                    clearinghouse="sandbox",
+                    clearinghouse_account="S",
+                )
+            )
+            connection.execute(entry(charge, 100))
+            connection.execute(entry(payment, -80))
+            connection.execute(entry(uuid.uuid4(), -100, reverses=charge))
+
+        upgrade(empty_database)
+
+        assert _ledger_indexes(empty_database) == {
+            "ix_ledger_entry_practice_id_claim_id": (("practice_id", "claim_id"), False),
+            "uq_ledger_entry_reverses_entry_id": (("reverses_entry_id",), True),
+        }
+        with engine.begin() as connection:
+            connection.execute(entry(uuid.uuid4(), 80, reverses=payment))
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(entry(uuid.uuid4(), -100, reverses=charge))
+
+        downgrade(empty_database, "0002")
+
+        assert _ledger_indexes(empty_database) == {
+            "ix_ledger_entry_practice_id_claim_id": (("practice_id", "claim_id"), False),
+            "ix_ledger_entry_practice_id_service_line_id": (
+                ("practice_id", "service_line_id"),
+                False,
+            ),
+            "ix_ledger_entry_reverses_entry_id": (("reverses_entry_id",), False),
+        }
+        # Index changes only: the append-only triggers were never dropped.
+        triggers = _ledger_triggers(empty_database)
+        assert "ledger_entry_no_update" in triggers or "ledger_entry_no_change" in triggers
+    finally:
+        engine.dispose()

@@ -815,3 +815,71 @@ def test_secondary_claim_owes_only_the_lines_the_primary_left(
     assert balance(session, p.id, claim_id=sec_id) == 0
     assert balance(session, p.id, claim_id=s.claim.id) == 0
     assert balance(session, p.id, line_id=s.lines[1].id) == 0
+
+
+def test_payment_reversed_later_in_the_same_remittance(session: Session, world: dict) -> None:
+    """Pay, reverse and pay again in one 835: the reversal negates the entries posted moments
+    before (not yet written), and the denial of the reversed payment is resolved."""
+    p = world["practice"]
+    s = Seeded(
+        session, p, world["payer"], "PCN1", [("99213", [], D("100")), ("36415", [], D("20"))]
+    )
+    paid = clp(
+        "PCN1",
+        "1",
+        "120",
+        "80",
+        [
+            svc("99213", "100", "80", ("CO", "45", "10"), ("PR", "2", "10")),
+            svc("36415", "20", "0", ("CO", "97", "20")),
+        ],
+        pccn="ICN1",
+    )
+    reversal = clp(
+        "PCN1",
+        "22",
+        "-120",
+        "-80",
+        [
+            svc("99213", "-100", "-80", ("CO", "45", "-10"), ("PR", "2", "-10")),
+            svc("36415", "-20", "0", ("CO", "97", "-20")),
+        ],
+        pccn="ICN1",
+    )
+    again = clp(
+        "PCN1",
+        "1",
+        "120",
+        "95",
+        [
+            svc("99213", "100", "85", ("CO", "45", "5"), ("PR", "2", "10")),
+            svc("36415", "20", "10", ("CO", "45", "10")),
+        ],
+        pccn="ICN2",
+    )
+
+    result = _post(session, world, remittance([paid, reversal, again]))
+
+    assert result.reversals == 1
+    entries = _entries(session, s.claim.id)
+    reversals = [e for e in entries if e.kind == LedgerKind.REVERSAL]
+    by_id = {e.id: e for e in entries}
+    assert len(reversals) == 5  # payment, CO-45, CO-97 and the PR pair of the first payment
+    assert all(by_id[e.reverses_entry_id].amount == -e.amount for e in reversals)
+    assert balance(session, p.id, claim_id=s.claim.id, responsible=Responsible.PAYER) == 0
+    assert balance(session, p.id, claim_id=s.claim.id, responsible=Responsible.PATIENT) == 10
+    denial = session.scalars(select(Denial)).one()
+    assert (denial.carc, denial.status) == ("97", "resolved")
+    session.refresh(s.claim)
+    assert s.claim.status == ClaimStatus.PAID
+    assert s.claim.payer_claim_control_number == "ICN2"
+    events = session.scalars(
+        select(ClaimEvent)
+        .where(col(ClaimEvent.claim_id) == s.claim.id)
+        .order_by(col(ClaimEvent.id))
+    ).all()
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (ClaimStatus.ACCEPTED, ClaimStatus.PARTIAL),
+        (ClaimStatus.PARTIAL, ClaimStatus.ACCEPTED),
+        (ClaimStatus.ACCEPTED, ClaimStatus.PAID),
+    ]
