@@ -316,7 +316,14 @@ def _snapshot(engine: Any, sandbox_root: Path) -> dict[str, Any]:
     """What must not be done twice, checked, and the counts a rerun must not grow."""
     from sqlmodel import Session, col, select
 
-    from rcm.models import Claim, ControlNumber, Interchange, LedgerEntry, Remittance
+    from rcm.models import (
+        ClaimEvent,
+        ClaimStatus,
+        ControlNumber,
+        Interchange,
+        LedgerEntry,
+        Remittance,
+    )
     from rcm.models.interchange import Direction, InterchangeStatus
     from rcm.models.remittance import ClaimPayment
     from rcm.reports.worklists import table_counts
@@ -352,8 +359,15 @@ def _snapshot(engine: Any, sandbox_root: Path) -> dict[str, Any]:
                 slug = path.name.split("_", 1)[0]
                 clm01.update((slug, s[1]) for s in _segments(path.read_bytes()) if s[0] == "CLM")
         assert all(n == 1 for n in clm01.values()), [k for k, n in clm01.items() if n > 1]
-        claims = session.exec(select(Claim)).all()
-        submitted = [c for c in claims if c.interchange_id is not None]
+        # Every claim that was ever sent: a claim the payer's 277CA rejected has left its
+        # interchange (interchange_id NULL, back to HELD for a biller) but was still in a file.
+        submitted = set(
+            session.exec(
+                select(ClaimEvent.claim_id).where(
+                    col(ClaimEvent.to_status) == ClaimStatus.SUBMITTED
+                )
+            ).all()
+        )
         assert len(clm01) == len(submitted)
         # No remittance posted twice: one row per (practice, payer, trace), one CLP posting
         # per claim and remittance.
