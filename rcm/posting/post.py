@@ -7,9 +7,13 @@
 2. identify the practice from the payee (NPI or TIN) and refuse a payer and trace number
    (TRN02) posted before (the unique constraint on Remittance is the last guard, also between
    two processes posting the same file at once);
-3. load the practice's claims named by CLP01, their service lines, ledger sums, earlier claim
-   payments and other coverages in a few queries, build every row in memory and insert them in
-   bulk (no query per claim).
+3. load the practice's claims named by CLP01, their service lines, ledger entries, earlier
+   claim payments and other coverages as plain rows in a few queries (no query per claim),
+   build every row in memory as a tuple, and write each table with one executemany (SQLite)
+   or COPY (PostgreSQL) through rcm.bulk and rcm.ledger.LedgerRows; claim status changes go
+   through the state graph in bulk (rcm.claims.states.move_claims). Keys are time-ordered
+   UUIDs handled as hex strings, and claim payments are processed in claim-key order, so the
+   indexes take the rows in order.
 
 Ledger conventions (rcm.ledger): charges positive, payments and adjustments negative, so a
 balance is a sum. Per service line: the charge (posted here when the claim has none yet),
@@ -456,9 +460,6 @@ class _LineRow:
     charge: Decimal
     service_date: date | None
     revenue_code: str | None
-
-
-_LINE_COLUMNS = list(_LineRow.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1137,7 +1138,9 @@ class _Poster:
         candidates = [
             (cp_id, pccn, posted_at)
             for cp_id, status, pccn, posted_at in self.earlier.get(claim.id, [])
-            if status != REVERSAL and cp_id not in self.reversed_payments
+            if status != REVERSAL
+            and cp_id not in self.reversed_payments
+            and not self._reversed_before(cp_id)
         ]
         same = [
             c
@@ -1226,6 +1229,12 @@ class _Poster:
             plb.reason[:5],
             f"PLB {plb.reason}: {describe_plb(plb.reason)}",
         )
+
+    def _reversed_before(self, payment: str) -> bool:
+        """True when every ledger entry of `payment` is already reversed (by an earlier 835):
+        a later reversal is not for it, whatever its payer claim control number says."""
+        entries = [e for e in self.entries_by_payment.get(payment, []) if e.kind != K_REVERSAL]
+        return bool(entries) and all(e.id in self.reversed_entries for e in entries)
 
     # -- writing ------------------------------------------------------------------------------
 

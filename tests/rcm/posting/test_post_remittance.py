@@ -883,3 +883,53 @@ def test_payment_reversed_later_in_the_same_remittance(session: Session, world: 
         (ClaimStatus.PARTIAL, ClaimStatus.ACCEPTED),
         (ClaimStatus.ACCEPTED, ClaimStatus.PAID),
     ]
+
+
+def test_a_reversal_never_targets_a_payment_reversed_before(session: Session, world: dict) -> None:
+    """A second reversal naming a payment an earlier 835 already took back reverses the payment
+    still standing, not nothing (which would post the payer's amounts a second time)."""
+    p = world["practice"]
+    s = Seeded(session, p, world["payer"], "PCN1", [("99213", [], D("100"))])
+
+    def paid(amount: str, pccn: str) -> x835.ClaimPayment:
+        return clp(
+            "PCN1",
+            "1",
+            "100",
+            amount,
+            [svc("99213", "100", amount, ("CO", "45", str(100 - int(amount))))],
+            pccn=pccn,
+        )
+
+    def reversal(amount: str, pccn: str) -> x835.ClaimPayment:
+        rest = str(-(100 - int(amount)))
+        return clp(
+            "PCN1",
+            "22",
+            "-100",
+            f"-{amount}",
+            [svc("99213", "-100", f"-{amount}", ("CO", "45", rest))],
+            pccn=pccn,
+        )
+
+    _post(session, world, remittance([paid("80", "ICN1")], trace="T1"))
+    second = make_interchange(session, p)
+    post_remittance(
+        session,
+        remittance([reversal("80", "ICN1"), paid("90", "ICN2")], trace="T2"),
+        interchange_id=second.id,
+    )
+    third = make_interchange(session, p)
+    post_remittance(
+        session, remittance([reversal("80", "ICN1")], trace="T3"), interchange_id=third.id
+    )
+
+    entries = _entries(session, s.claim.id)
+    assert not [e for e in entries if e.memo == "payer reversal of a payment not on this ledger"]
+    reversed_payments = sorted(
+        e.amount
+        for e in entries
+        if e.kind == LedgerKind.REVERSAL and e.amount > 0 and e.group_code is None
+    )
+    assert reversed_payments == [D("80.00"), D("90.00")]
+    assert balance(session, p.id, claim_id=s.claim.id) == D("100.00")
