@@ -18,6 +18,7 @@ index). They are handled as 32-character lowercase hex strings, the form SQLite 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import threading
@@ -88,7 +89,11 @@ class _HexIds:
         if not count:
             return []
         with self._lock:
-            return self._batch(count)
+            # Keys made ahead for `one` come first: they are older than any new batch.
+            out = list(itertools.islice(self._pool, count))
+            if len(out) < count:
+                out += self._batch(count - len(out))
+            return out
 
 
 _ids = _HexIds()

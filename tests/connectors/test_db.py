@@ -32,6 +32,8 @@ def test_sqlite_engine_settings(tmp_path: Path) -> None:
         assert _pragma(engine, "foreign_keys") == 1
         assert _pragma(engine, "journal_mode") == "wal"
         assert _pragma(engine, "busy_timeout") == 30_000
+        # 128 MiB of page cache (negative: KiB): large ERAs update indexes all over the file.
+        assert _pragma(engine, "cache_size") == -131_072
         assert (tmp_path / "not" / "yet" / "there").is_dir()
     finally:
         engine.dispose()
