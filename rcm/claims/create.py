@@ -163,7 +163,9 @@ _COVERAGE_COLUMNS = tuple(
         Coverage.termination_date,
     )
 )
-_CLAIM_INSERT = (
+# The columns of a new claim row, in the order the bulk writers take them (claim creation
+# here, secondary claims in rcm.posting).
+NEW_CLAIM_COLUMNS = (
     "id",
     "practice_id",
     "encounter_id",
@@ -398,7 +400,7 @@ def _create_chunk(
         result.total_charge += total
 
     if claim_rows:
-        writer.insert(claims, _CLAIM_INSERT, claim_rows)
+        writer.insert(claims, NEW_CLAIM_COLUMNS, claim_rows)
         writer.insert(events, _EVENT_INSERT, event_rows)
         ledger.write()
     session.flush()

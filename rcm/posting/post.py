@@ -60,6 +60,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from rcm.bulk import BulkWriter, as_uuid, gc_paused, new_hex_id
+from rcm.claims.create import NEW_CLAIM_COLUMNS
 from rcm.claims.states import ClaimMove, can_transition, move_claims
 from rcm.denials.carc import CarcTable, load_carc_table
 from rcm.errors import PostingError
@@ -229,24 +230,6 @@ PLB_COLUMNS = (
     "reason_code",
     "reference",
     "amount",
-)
-NEW_CLAIM_COLUMNS = (
-    "id",
-    "practice_id",
-    "encounter_id",
-    "patient_id",
-    "coverage_id",
-    "payer_id",
-    "patient_control_number",
-    "claim_type",
-    "frequency_code",
-    "payer_responsibility",
-    "status",
-    "total_charge",
-    "service_date_from",
-    "service_date_to",
-    "created_at",
-    "updated_at",
 )
 
 
