@@ -6,10 +6,11 @@ clearinghouse answers it.
   Accepted claims wait for the next `run_cycle`.
 - `run_cycle(now)` adjudicates what is waiting (sandbox/payer_rules.py) and writes one 835 per
   account, payer and payee, with replacements and voids reversing what they replace, the
-  occasional reversal and corrected
-  payment, prompt-pay interest and recoupment, all chosen by `random.Random` seeded from the
-  sandbox seed and the claim or remittance it concerns, so answers do not depend on the order
-  files arrived in.
+  occasional reversal and corrected payment, prompt-pay interest and recoupment, all chosen by
+  `random.Random` seeded from the sandbox seed and the claim or remittance it concerns, so
+  answers do not depend on the order files arrived in. A claim billed as secondary or tertiary
+  (SBR01 S/T) is coordinated with the prior payers' adjudication its 2320/2430 loops carry
+  (CLP02 2/3, the prior payers' share as OA-23; `payer_rules.adjudicate_after_prior`).
 - A 270 gets a 999 and a 271 from the member roster.
 
 An identical file uploaded again is recognised by its sha256: no second 999 or 277CA, and its
@@ -47,6 +48,8 @@ from sandbox.payer_rules import (
     LineDecision,
     LineIn,
     PayerRules,
+    PriorLine,
+    PriorPayer,
     Roster,
     SandboxConfig,
     adjudicate,
@@ -694,7 +697,10 @@ class ClaimVerdict:
 
 
 def claim_in(c: x837.Claim837) -> ClaimIn:
-    """What the sandbox payers look at, from X12-B's typed 837 claim."""
+    """What the sandbox payers look at, from X12-B's typed 837 claim: with SBR01 (payer
+    responsibility) and, for a secondary or tertiary claim, the prior payers' adjudication from
+    the 2320/2330B loops (AMT*D, claim CAS, AMT*EAF, DTP*573) and each line's 2430s (SVD, CAS,
+    DTP*573, AMT*EAF)."""
     lines = []
     dates: list[date] = []
     for number, line in enumerate(c.lines, start=1):
@@ -716,6 +722,16 @@ def claim_in(c: x837.Claim837) -> ClaimIn:
                 revenue_code=line.revenue_code,
                 qualifier=qualifier,
                 control_number=line.line_item_control_number,
+                prior=tuple(
+                    PriorLine(
+                        payer_id=a.payer_id,
+                        paid=a.paid_amount,
+                        adjustments=_adjustments(a.adjustments),
+                        adjudication_date=a.adjudication_date,
+                        remaining_patient_liability=a.remaining_patient_liability,
+                    )
+                    for a in line.adjudications
+                ),
             )
         )
     service_date = min(dates) if dates else (c.statement_from or date.min)
@@ -743,7 +759,23 @@ def claim_in(c: x837.Claim837) -> ClaimIn:
         institutional=c.kind == x837.INSTITUTIONAL,
         facility_code=c.facility_code,
         filing_indicator=sub.claim_filing_indicator,
+        payer_responsibility=sub.payer_responsibility,
+        other_payers=tuple(
+            PriorPayer(
+                responsibility=o.payer_responsibility,
+                payer_id=o.payer_id,
+                paid=o.paid_amount if o.paid_amount is not None else ZERO,
+                adjustments=_adjustments(o.adjustments),
+                remaining_patient_liability=o.remaining_patient_liability,
+                adjudication_date=o.adjudication_date,
+            )
+            for o in c.other_payers
+        ),
     )
+
+
+def _adjustments(cas: Sequence[x837.Adjustment]) -> tuple[Adjustment, ...]:
+    return tuple(Adjustment(a.group_code, a.reason_code, a.amount, a.quantity) for a in cas)
 
 
 def claims_from_837(part: TransactionPart) -> list[ParsedClaim]:

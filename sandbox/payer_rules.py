@@ -4,7 +4,10 @@ beyond reading the config files.
 Three questions are answered here:
 
 - `front_end_check`: would the clearinghouse and payer front end accept the claim (the 277CA)?
-- `adjudicate`: what does the payer pay, line by line, and why (the 835's CLP/SVC/CAS)?
+- `adjudicate`: what does the payer pay, line by line, and why (the 835's CLP/SVC/CAS)? A
+  claim billed to the payer as secondary or tertiary (SBR01 S/T) is adjudicated after the
+  prior payers, from their adjudication carried in the 837's 2320/2430 loops (see
+  `adjudicate_after_prior`: coordination of benefits).
 - `eligibility`: what does the roster say about a member (the 271)?
 
 Inputs are `ClaimIn`/`LineIn` (what an 837 says), `Member` (a roster row) and `PayerRules`
@@ -22,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -48,6 +51,51 @@ def money(value: Decimal) -> Decimal:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """A CAS triplet: group (CO, PR, OA, PI, CR), CARC, amount, optional quantity."""
+
+    group: str
+    reason: str
+    amount: Decimal
+    quantity: Decimal | None = None
+
+
+# SBR01 payer responsibility, in order: primary, secondary, tertiary, then payers 4 to 11.
+RESPONSIBILITY_ORDER = "PSTABCDEFGH"
+
+
+def responsibility_rank(code: str) -> int:
+    """0 for the primary (P, and U unknown), 1 for the secondary (S), 2 for the tertiary..."""
+    rank = RESPONSIBILITY_ORDER.find(code.strip().upper()[:1] or "P")
+    return max(rank, 0)
+
+
+@dataclass(frozen=True)
+class PriorLine:
+    """2430: how a prior payer adjudicated one service line (SVD01 payer, SVD02 paid, the
+    line's CAS, DTP*573, AMT*EAF remaining patient liability)."""
+
+    payer_id: str
+    paid: Decimal
+    adjustments: tuple[Adjustment, ...] = ()
+    adjudication_date: date | None = None
+    remaining_patient_liability: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PriorPayer:
+    """2320/2330B: one payer before this one (SBR01 of the 2320, its payer ID, AMT*D paid,
+    the claim-level CAS, AMT*EAF and DTP*573)."""
+
+    responsibility: str
+    payer_id: str
+    paid: Decimal = ZERO
+    adjustments: tuple[Adjustment, ...] = ()
+    remaining_patient_liability: Decimal | None = None
+    adjudication_date: date | None = None
+
+
+@dataclass(frozen=True)
 class LineIn:
     """One service line as the 837 bills it."""
 
@@ -61,6 +109,7 @@ class LineIn:
     revenue_code: str | None = None
     qualifier: str = "HC"
     control_number: str | None = None
+    prior: tuple[PriorLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +137,13 @@ class ClaimIn:
     institutional: bool = False
     facility_code: str = "11"
     filing_indicator: str = "CI"
+    payer_responsibility: str = "P"
+    other_payers: tuple[PriorPayer, ...] = ()
+
+    @property
+    def after_prior_payer(self) -> bool:
+        """Billed to this payer as secondary, tertiary or later (SBR01 S, T, A-H)."""
+        return responsibility_rank(self.payer_responsibility) > 0
 
     def fingerprint(self) -> str:
         """What makes two submissions the same claim (for CO-18): who, when, what, how much."""
@@ -110,6 +166,17 @@ class ClaimIn:
         data["charge"] = str(self.charge)
         data["lines"] = [_line_json(ln) for ln in self.lines]
         data["diagnoses"] = list(self.diagnoses)
+        data["other_payers"] = [
+            {
+                "responsibility": p.responsibility,
+                "payer_id": p.payer_id,
+                "paid": str(p.paid),
+                "adjustments": _adjustments_json(p.adjustments),
+                "remaining_patient_liability": _opt_str(p.remaining_patient_liability),
+                "adjudication_date": _opt_iso(p.adjudication_date),
+            }
+            for p in self.other_payers
+        ]
         return data
 
     @classmethod
@@ -130,8 +197,31 @@ class ClaimIn:
                 revenue_code=ln.get("revenue_code"),
                 qualifier=ln.get("qualifier", "HC"),
                 control_number=ln.get("control_number"),
+                prior=tuple(
+                    PriorLine(
+                        payer_id=p["payer_id"],
+                        paid=Decimal(p["paid"]),
+                        adjustments=_adjustments_from_json(p["adjustments"]),
+                        adjudication_date=_opt_date(p.get("adjudication_date")),
+                        remaining_patient_liability=_amount(
+                            p.get("remaining_patient_liability"), None
+                        ),
+                    )
+                    for p in ln.get("prior", ())
+                ),
             )
             for ln in values["lines"]
+        )
+        values["other_payers"] = tuple(
+            PriorPayer(
+                responsibility=p["responsibility"],
+                payer_id=p["payer_id"],
+                paid=Decimal(p["paid"]),
+                adjustments=_adjustments_from_json(p["adjustments"]),
+                remaining_patient_liability=_amount(p.get("remaining_patient_liability"), None),
+                adjudication_date=_opt_date(p.get("adjudication_date")),
+            )
+            for p in values.get("other_payers", ())
         )
         return cls(**values)
 
@@ -148,7 +238,35 @@ def _line_json(line: LineIn) -> dict[str, Any]:
         "revenue_code": line.revenue_code,
         "qualifier": line.qualifier,
         "control_number": line.control_number,
+        "prior": [
+            {
+                "payer_id": p.payer_id,
+                "paid": str(p.paid),
+                "adjustments": _adjustments_json(p.adjustments),
+                "adjudication_date": _opt_iso(p.adjudication_date),
+                "remaining_patient_liability": _opt_str(p.remaining_patient_liability),
+            }
+            for p in line.prior
+        ],
     }
+
+
+def _opt_str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _adjustments_json(adjustments: Iterable[Adjustment]) -> list[list[str | None]]:
+    return [[a.group, a.reason, str(a.amount), _opt_str(a.quantity)] for a in adjustments]
+
+
+def _adjustments_from_json(rows: Iterable[list[Any]]) -> tuple[Adjustment, ...]:
+    return tuple(
+        Adjustment(g, r, Decimal(a), None if q is None else Decimal(q)) for g, r, a, q in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -234,6 +352,11 @@ class PayerRules(BaseModel):
     recoupment_probability: float = Field(default=0.0, ge=0, le=1)
     recoupment_amount: Decimal = Decimal("25.00")
     recoupment_reason: str = Field(default="WO", pattern="^(WO|72)$")
+    # How the payer pays a claim billed to it after another payer (SBR01 S/T):
+    # `standard` (traditional COB) pays the lesser of its normal benefit and the patient share
+    # the prior payer left; `carve_out` (non-duplication) pays its normal benefit less what the
+    # prior payers paid, never more than that share. See `adjudicate_after_prior`.
+    cob_method: Literal["standard", "carve_out"] = "standard"
     payer_tin: str = "990000001"
     address1: str = "PO BOX 1000"
     city: str = "HARRISBURG"
@@ -246,6 +369,7 @@ DEFAULT_RARCS: Mapping[str, tuple[str, ...]] = {
     "4": ("M78",),  # missing/incomplete/invalid HCPCS modifier
     "16": ("N286",),  # missing/invalid referring provider identifier
     "18": ("N522",),
+    "22": ("MA04",),  # secondary payment cannot be considered without the primary's
     "26": ("N30",),
     "27": ("N30",),
     "29": (),
@@ -586,14 +710,6 @@ def front_end_check(claim: ClaimIn, roster: Roster, config: SandboxConfig) -> Fr
 
 
 @dataclass(frozen=True)
-class Adjustment:
-    group: str
-    reason: str
-    amount: Decimal
-    quantity: Decimal | None = None
-
-
-@dataclass(frozen=True)
 class LineDecision:
     number: int
     procedure: str
@@ -849,11 +965,51 @@ class _CostShare:
             self.acc.deductible_used += amount
 
 
+def _allowed(line: LineIn, payer_id: str, ctx: AdjudicationContext) -> Decimal:
+    """The payer's allowed amount for a line: its fee schedule times the units (or
+    `default_allowed_percent` of the charge), never more than the charge."""
+    charge = money(line.charge)
+    per_unit = ctx.fees.allowed_per_unit(payer_id, line.procedure, line.modifiers)
+    if per_unit is None:
+        allowed = money(charge * ctx.rules.default_allowed_percent / HUNDRED)
+    else:
+        allowed = money(per_unit * line.units)
+    return min(allowed, charge)
+
+
+def _cost_share(
+    share: _CostShare,
+    line: LineIn,
+    member: Member | None,
+    rules: PayerRules,
+    acc: Accumulator,
+    copay_taken: bool,
+) -> bool:
+    """Take the member's cost sharing for one line from `share`: the copay on the claim's first
+    visit line, else the deductible left then coinsurance. Returns whether the copay is taken."""
+    if member is None:
+        return copay_taken
+    if (
+        member.copay > 0
+        and not copay_taken
+        and line.procedure.startswith(tuple(rules.copay_procedure_prefixes))
+    ):
+        share.take(member.copay, "3")
+        return True
+    share.take(max(member.deductible_remaining - acc.deductible_used, ZERO), "1")
+    if member.coinsurance_percent > 0:
+        share.take(money(share.remaining * member.coinsurance_percent / HUNDRED), "2")
+    return copay_taken
+
+
 def adjudicate(claim: ClaimIn, ctx: AdjudicationContext, *, icn: str = "") -> ClaimDecision:
     """The payer's decision on one accepted claim. Lines always balance; the member's
-    accumulator is charged with the patient responsibility."""
+    accumulator is charged with the patient responsibility. A claim billed to this payer after
+    another (SBR01 S/T) goes to `adjudicate_after_prior`."""
     rules = ctx.rules
     claim_reason = _claim_denial_reason(claim, ctx)
+    if claim.after_prior_payer:
+        return adjudicate_after_prior(claim, ctx, icn=icn, claim_reason=claim_reason)
     if claim_reason is not None:
         lines = tuple(_deny_line(ln, claim_reason, rules) for ln in claim.lines)
         return ClaimDecision(
@@ -869,28 +1025,12 @@ def adjudicate(claim: ClaimIn, ctx: AdjudicationContext, *, icn: str = "") -> Cl
             decisions.append(_deny_line(line, reason, rules))
             continue
         charge = money(line.charge)
-        per_unit = ctx.fees.allowed_per_unit(claim.payer_id, line.procedure, line.modifiers)
-        if per_unit is None:
-            allowed = money(charge * rules.default_allowed_percent / HUNDRED)
-        else:
-            allowed = money(per_unit * line.units)
-        allowed = min(allowed, charge)
+        allowed = _allowed(line, claim.payer_id, ctx)
         adjustments: list[Adjustment] = []
         if charge > allowed:
             adjustments.append(Adjustment("CO", "45", charge - allowed))
         share = _CostShare(allowed, member, acc)
-        if member is not None:
-            if (
-                member.copay > 0
-                and not copay_taken
-                and line.procedure.startswith(tuple(rules.copay_procedure_prefixes))
-            ):
-                copay_taken = True
-                share.take(member.copay, "3")
-            else:
-                share.take(max(member.deductible_remaining - acc.deductible_used, ZERO), "1")
-                if member.coinsurance_percent > 0:
-                    share.take(money(share.remaining * member.coinsurance_percent / HUNDRED), "2")
+        copay_taken = _cost_share(share, line, member, rules, acc, copay_taken)
         adjustments += share.adjustments
         remaining = share.remaining
         decisions.append(
@@ -929,10 +1069,210 @@ def adjudicate(claim: ClaimIn, ctx: AdjudicationContext, *, icn: str = "") -> Cl
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Coordination of benefits: a claim billed after another payer (SBR01 S/T)
+# ---------------------------------------------------------------------------------------------
+
+PRIOR_PAYER_REASON = "23"  # CARC 23: the impact of prior payer(s) adjudication
+
+
+@dataclass(frozen=True)
+class PriorShare:
+    """One line as the prior payers left it: what the last of them left to the patient
+    (`owed`, what this payer is asked to consider) and what all of them paid."""
+
+    owed: Decimal
+    prior_paid: Decimal
+
+
+def _allocate(amount: Decimal, weights: list[Decimal], rooms: list[Decimal]) -> list[Decimal]:
+    """`amount` spread over lines in proportion to `weights` (their charges), no line above
+    its room, cents rounded half-up and the rest given in line order; what no room takes is
+    dropped."""
+    out = [ZERO] * len(weights)
+    left = min(money(amount), sum(rooms, ZERO))
+    if left <= 0:
+        return out
+    total = sum((w for w, r in zip(weights, rooms, strict=True) if r > 0), ZERO)
+    start = left
+    for i, (weight, room) in enumerate(zip(weights, rooms, strict=True)):
+        if room <= 0 or total <= 0:
+            continue
+        share = min(money(start * weight / total), room, left)
+        out[i] = share
+        left -= share
+    for i, room in enumerate(rooms):
+        if left <= 0:
+            break
+        more = min(room - out[i], left)
+        if more > 0:
+            out[i] += more
+            left -= more
+    return out
+
+
+def prior_shares(claim: ClaimIn) -> list[PriorShare]:
+    """Per line, from the 837's 2320/2430 loops: what the last prior payer (the highest SBR01
+    of the 2320s) left to the patient, and what all prior payers paid.
+
+    A line's patient share is its 2430 AMT*EAF (remaining patient liability) when sent, else
+    the PR adjustments of its 2430 from that payer; PR adjustments sent at claim level (2320
+    CAS; or AMT*EAF when the payer sent no 2430 at all) are spread over the lines by charge.
+    A payer's AMT*D not accounted for by its 2430s is spread the same way. 2430s name their
+    payer (SVD01); with one prior payer every 2430 is its."""
+    payers = sorted(claim.other_payers, key=lambda p: responsibility_rank(p.responsibility))
+    charges = [money(ln.charge) for ln in claim.lines]
+    if not payers:
+        return [PriorShare(ZERO, ZERO) for _ in claim.lines]
+    last = payers[-1]
+
+    def of(payer: PriorPayer, line: LineIn) -> list[PriorLine]:
+        return [a for a in line.prior if len(payers) == 1 or a.payer_id == payer.payer_id]
+
+    paid = [ZERO] * len(charges)
+    for payer in payers:
+        by_line = [sum((a.paid for a in of(payer, ln)), ZERO) for ln in claim.lines]
+        rest = payer.paid - sum(by_line, ZERO)
+        spread = _allocate(rest, charges, [money(payer.paid)] * len(charges))
+        paid = [p + a + b for p, a, b in zip(paid, by_line, spread, strict=True)]
+    owed: list[Decimal] = []
+    has_lines = False
+    for line, charge in zip(claim.lines, charges, strict=True):
+        mine = of(last, line)
+        has_lines = has_lines or bool(mine)
+        eaf = [a.remaining_patient_liability for a in mine]
+        if mine and all(x is not None for x in eaf):
+            amount = sum((x for x in eaf if x is not None), ZERO)
+        else:
+            amount = sum((x.amount for a in mine for x in a.adjustments if x.group == "PR"), ZERO)
+        owed.append(min(max(money(amount), ZERO), charge))
+    claim_level = sum((a.amount for a in last.adjustments if a.group == "PR"), ZERO)
+    if not has_lines and last.remaining_patient_liability is not None:
+        claim_level = last.remaining_patient_liability
+    rooms = [c - o for c, o in zip(charges, owed, strict=True)]
+    spread = _allocate(claim_level, charges, rooms)
+    return [PriorShare(o + s, money(p)) for o, s, p in zip(owed, spread, paid, strict=True)]
+
+
+def adjudicate_after_prior(
+    claim: ClaimIn, ctx: AdjudicationContext, *, icn: str = "", claim_reason: str | None = None
+) -> ClaimDecision:
+    """Coordination of benefits: the decision of a payer billed after another (SBR01 S, T...).
+
+    The payer reads what the prior payers did from the 837 (`prior_shares`: the 2320 AMT*D
+    and CAS, the 2430 SVD, CAS and DTP*573) and answers, per line (CLP03/SVC02 are the charges
+    the 837 billed, so every line and claim balances against them):
+
+    - `OA-23` (impact of prior payer adjudication) = charge - the patient share the last prior
+      payer left: the prior payments and the prior payers' own adjustments (their contractual
+      write-offs, denials). This payer owes nothing on that part, and the platform's posting
+      sets OA-23 aside on a claim processed after a prior payer (CLP02 2/3);
+    - its own allowed amount (fee schedule, as for a primary) and the member's cost sharing
+      under its plan (deductible, coinsurance, copay) give its normal benefit, what it would
+      pay as primary. With `cob_method: standard` (traditional COB, the default) it pays the
+      lesser of that benefit and the patient share left; with `carve_out` (non-duplication)
+      the lesser of (benefit - what the prior payers paid for the line, at least 0) and that
+      share;
+    - what it does not pay stays the patient's (PR, with its own cost-sharing reasons) up to
+      what the patient would owe under its plan (its own deductible, coinsurance and copay);
+      the rest is written off as CO-45 (the provider takes the lower allowed amount: the
+      patient never owes more than the secondary's own cost sharing);
+    - line and claim denials apply as for a primary claim, to the patient share only (CO-n of
+      that share, with the same RARCs), and nothing is paid. CLP02 stays 2 (3 for tertiary and
+      later) even when every line is denied, so OA-23 is always on a claim the posting reads
+      as processed after a prior payer;
+    - an 837 billed as secondary without any 2320 loop cannot be coordinated: every line is
+      denied CO-22 (this care may be covered by another payer) with MA04, CLP02=4.
+
+    The member's accumulator is charged with the PR this payer reports, as for a primary."""
+    rules = ctx.rules
+    status = "2" if responsibility_rank(claim.payer_responsibility) == 1 else "3"
+    if not claim.other_payers:
+        lines = tuple(_deny_line(ln, "22", rules) for ln in claim.lines)
+        return ClaimDecision(claim.patient_control_number, "4", lines, icn, denial_reason="22")
+    member = ctx.member
+    acc = ctx.accumulator
+    copay_taken = False
+    decisions: list[LineDecision] = []
+    for line, prior in zip(claim.lines, prior_shares(claim), strict=True):
+        charge = money(line.charge)
+        owed = prior.owed
+        adjustments: list[Adjustment] = []
+        if charge > owed:
+            adjustments.append(Adjustment("OA", PRIOR_PAYER_REASON, charge - owed))
+        reason = claim_reason or _line_denial_reason(line, claim, rules)
+        if reason is not None:
+            if owed > 0:
+                adjustments.append(Adjustment("CO", reason, owed))
+            decisions.append(
+                LineDecision(
+                    number=line.number,
+                    procedure=line.procedure,
+                    modifiers=line.modifiers,
+                    charge=charge,
+                    units=line.units,
+                    allowed=ZERO,
+                    paid=ZERO,
+                    adjustments=tuple(adjustments),
+                    rarcs=_rarcs(rules, reason) if owed > 0 else (),
+                    service_date=line.service_date,
+                    revenue_code=line.revenue_code,
+                    qualifier=line.qualifier,
+                    control_number=line.control_number,
+                )
+            )
+            continue
+        allowed = _allowed(line, claim.payer_id, ctx)
+        # What the member would owe under this plan, on a copy of the accumulator: only the
+        # PR reported below is charged to it.
+        scratch = Accumulator(acc.deductible_used, acc.oop_used)
+        share = _CostShare(allowed, member, scratch)
+        copay_taken = _cost_share(share, line, member, rules, scratch, copay_taken)
+        benefit = share.remaining
+        if rules.cob_method == "carve_out":
+            benefit = max(benefit - prior.prior_paid, ZERO)
+        paid = min(benefit, owed)
+        left = owed - paid
+        for own in share.adjustments:
+            amount = min(own.amount, left)
+            if amount <= 0:
+                break
+            adjustments.append(Adjustment("PR", own.reason, amount))
+            left -= amount
+            acc.oop_used += amount
+            if own.reason == "1":
+                acc.deductible_used += amount
+        if left > 0:
+            adjustments.append(Adjustment("CO", "45", left))
+        decisions.append(
+            LineDecision(
+                number=line.number,
+                procedure=line.procedure,
+                modifiers=line.modifiers,
+                charge=charge,
+                units=line.units,
+                allowed=allowed,
+                paid=paid,
+                adjustments=tuple(adjustments),
+                service_date=line.service_date,
+                revenue_code=line.revenue_code,
+                qualifier=line.qualifier,
+                control_number=line.control_number,
+            )
+        )
+    return ClaimDecision(
+        claim.patient_control_number, status, tuple(decisions), icn, denial_reason=claim_reason
+    )
+
+
 def corrected(decision: ClaimDecision, rules: PayerRules) -> ClaimDecision:
     """The payment that follows a reversal: the payer re-priced the claim (a retroactive fee
     schedule change), so the allowed amount moves by `corrected_allowed_percent`, patient
     responsibility stays, and the difference lands on the payment."""
+    if decision.status in ("2", "3"):
+        # Paid after a prior payer: what it owes is bounded by the patient share the prior
+        # payer left, which a re-pricing does not move; the corrected payment repeats it.
+        return decision
     factor = rules.corrected_allowed_percent / HUNDRED
     lines: list[LineDecision] = []
     for ln in decision.lines:
