@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +12,7 @@ from rcm.codesets.hcpcs import HcpcsCodeSet
 from rcm.codesets.icd10 import Icd10CodeSet
 from rcm.codesets.mue import MueSetting, MueTable
 from rcm.codesets.ncci import PtpSetting, PtpTable
-from rcm.scrub.model import ScrubClaim, ScrubLine
+from rcm.scrub.model import Key, ScrubClaim, ScrubLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +29,9 @@ class EnrollmentSpan:
         return self.termination_date is None or service_date <= self.termination_date
 
 
-EnrollmentKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID | None]  # practice, payer, provider
+EnrollmentKey = tuple[Key, Key, Key | None]  # practice, payer, provider
 # practice, patient, payer, date of service, procedure code, rendering (or billing) NPI
-ServiceKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID, date, str, str]
+ServiceKey = tuple[Key, Key, Key, date, str, str]
 
 
 @dataclass(slots=True)
@@ -41,15 +40,15 @@ class EnrollmentIndex:
 
     def add(
         self,
-        practice_id: uuid.UUID,
-        payer_id: uuid.UUID,
-        provider_id: uuid.UUID | None,
+        practice_id: Key,
+        payer_id: Key,
+        provider_id: Key | None,
         span: EnrollmentSpan,
     ) -> None:
         self.spans.setdefault((practice_id, payer_id, provider_id), []).append(span)
 
     def lookup(
-        self, practice_id: uuid.UUID, payer_id: uuid.UUID, provider_id: uuid.UUID | None
+        self, practice_id: Key, payer_id: Key, provider_id: Key | None
     ) -> list[EnrollmentSpan]:
         return self.spans.get((practice_id, payer_id, provider_id), [])
 
@@ -65,10 +64,10 @@ class DuplicateIndex:
     the batch, so of two new claims for the same services the first goes out and the second is
     held."""
 
-    services: dict[ServiceKey, set[uuid.UUID]] = field(default_factory=dict)
-    batch_order: dict[uuid.UUID, int] = field(default_factory=dict)
+    services: dict[ServiceKey, set[Key]] = field(default_factory=dict)
+    batch_order: dict[Key, int] = field(default_factory=dict)
 
-    def add_service(self, key: ServiceKey, claim_id: uuid.UUID) -> None:
+    def add_service(self, key: ServiceKey, claim_id: Key) -> None:
         holders = self.services.get(key)
         if holders is None:
             self.services[key] = {claim_id}
@@ -84,10 +83,10 @@ class DuplicateIndex:
         for claim in claims:
             self.add_claim(claim)
 
-    def holders(self, key: ServiceKey) -> set[uuid.UUID]:
+    def holders(self, key: ServiceKey) -> set[Key]:
         return self.services.get(key) or set()
 
-    def duplicated_by(self, key: ServiceKey, claim_id: uuid.UUID) -> list[uuid.UUID]:
+    def duplicated_by(self, key: ServiceKey, claim_id: Key) -> list[Key]:
         """The billed claims and earlier batch claims that already carry this service."""
         holders = self.services.get(key)
         if not holders or (len(holders) == 1 and claim_id in holders):
@@ -121,6 +120,8 @@ class ScrubContext:
     # Work several rules share for the claim being scrubbed (lines by date, NCCI pairs);
     # scrub_claim empties it before each claim.
     scratch: dict[str, Any] = field(default_factory=dict)
+    # The ICD-10-CM release by first date of service, looked up once per date.
+    icd10_by_date: dict[date, Icd10CodeSet] = field(default_factory=dict)
 
     def lines_by_date(self, claim: ScrubClaim) -> dict[date, list[ScrubLine]]:
         days: dict[date, list[ScrubLine]] | None = self.scratch.get("days")
@@ -141,7 +142,11 @@ class ScrubContext:
 
     def icd10_for(self, claim: ScrubClaim) -> Icd10CodeSet:
         """The ICD-10-CM release in force on the claim's first date of service."""
-        return self.code_sets.icd10_for(claim.service_date_from)
+        day = claim.service_date_from
+        found = self.icd10_by_date.get(day)
+        if found is None:
+            found = self.icd10_by_date[day] = self.code_sets.icd10_for(day)
+        return found
 
     @property
     def hcpcs(self) -> HcpcsCodeSet | None:

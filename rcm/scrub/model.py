@@ -2,7 +2,8 @@
 tests and benchmarks directly), so a rule costs attribute reads, not database round trips.
 
 Codes are normalized before they get here: ICD-10-CM upper case without the dot, procedure codes
-and modifiers upper case. Money is Decimal.
+and modifiers upper case. Money is Decimal. Keys (`Key`) are UUIDs or, as the adapter loads
+them, their 32 hex digits: the rules only compare them with keys of the same batch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+Key = uuid.UUID | str
 
 
 class Severity(StrEnum):
@@ -56,7 +59,7 @@ class ScrubBillingProvider:
 
 @dataclass(slots=True)
 class ScrubProvider:
-    id: uuid.UUID | None
+    id: Key | None
     npi: str | None
     role: str  # rendering | referring | attending | facility
     last_name: str | None = None
@@ -67,7 +70,7 @@ class ScrubProvider:
 
 @dataclass(slots=True)
 class ScrubPatient:
-    id: uuid.UUID
+    id: Key
     last_name: str | None
     first_name: str | None
     birth_date: date | None
@@ -77,7 +80,7 @@ class ScrubPatient:
 
 @dataclass(slots=True)
 class ScrubCoverage:
-    id: uuid.UUID | None
+    id: Key | None
     priority: int
     member_id: str | None
     relationship: str  # X12 individual relationship code; 18 = self
@@ -89,12 +92,12 @@ class ScrubCoverage:
     termination_date: date | None = None
     eligibility_status: str = "unknown"
     eligibility_checked_at: datetime | None = None
-    payer_id: uuid.UUID | None = None
+    payer_id: Key | None = None
 
 
 @dataclass(slots=True)
 class ScrubPayer:
-    id: uuid.UUID
+    id: Key
     key: str
     name: str | None
     payer_id: str | None  # the electronic payer ID (2010BB NM109)
@@ -128,9 +131,9 @@ class ScrubDiagnosis:
 
 @dataclass(slots=True)
 class ScrubClaim:
-    id: uuid.UUID
-    practice_id: uuid.UUID
-    encounter_id: uuid.UUID | None
+    id: Key
+    practice_id: Key
+    encounter_id: Key | None
     patient_control_number: str
     claim_type: str  # professional | institutional
     frequency_code: str  # 1 original, 7 replacement, 8 void
@@ -146,7 +149,7 @@ class ScrubClaim:
     diagnoses: list[ScrubDiagnosis]
     place_of_service: str | None = None
     prior_authorization: str | None = None
-    original_claim_id: uuid.UUID | None = None
+    original_claim_id: Key | None = None
     original_payer_claim_number: str | None = None
     rendering: ScrubProvider | None = None
     referring: ScrubProvider | None = None
@@ -165,6 +168,7 @@ class ScrubClaim:
 
 __all__ = [
     "Finding",
+    "Key",
     "ScrubAddress",
     "ScrubBillingProvider",
     "ScrubClaim",

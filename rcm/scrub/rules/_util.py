@@ -14,7 +14,11 @@ _PO_BOX = re.compile(
 
 
 def blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    if value is None:
+        return True
+    if value.__class__ is str:  # the common case, without isinstance's subclass walk
+        return not value.strip()  # type: ignore[attr-defined]
+    return isinstance(value, str) and not value.strip()
 
 
 def is_po_box(street: str) -> bool:

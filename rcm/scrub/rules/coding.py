@@ -92,6 +92,8 @@ def proc_hcpcs(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findin
 )
 def mod_format(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     for line in claim.lines:
+        if not line.modifiers:
+            continue
         n = line.line_number
         if len(line.modifiers) > MAX_MODIFIERS:
             yield r.finding(f"Line {n} has {len(line.modifiers)} modifiers; at most 4.", line=n)
@@ -150,9 +152,7 @@ def mod_unknown(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findi
 )
 def mod_25(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     for lines in ctx.lines_by_date(claim).values():
-        procedures = sorted(
-            {ln.procedure_code for ln in lines if is_procedure_for_modifier_25(ln.procedure_code)}
-        )
+        procedures: list[str] | None = None
         for line in lines:
             n = line.line_number
             has_25 = "25" in line.modifiers
@@ -164,6 +164,14 @@ def mod_25(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
                         line=n,
                     )
                 continue
+            if procedures is None:
+                procedures = sorted(
+                    {
+                        ln.procedure_code
+                        for ln in lines
+                        if is_procedure_for_modifier_25(ln.procedure_code)
+                    }
+                )
             if procedures and not has_25:
                 yield r.finding(
                     f"Line {n}: E/M {line.procedure_code} is billed with {', '.join(procedures)} "
@@ -240,6 +248,8 @@ def mod_laterality(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fi
     sides: dict[tuple[date, str, str], list[int]] = defaultdict(list)
     for line in claim.lines:
         mods = line.modifiers
+        if not mods:
+            continue  # nothing to check, no side to count
         n = line.line_number
         has_lt, has_rt, has_50 = "LT" in mods, "RT" in mods, "50" in mods
         if has_lt and has_rt:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from rcm.codesets.icd10 import ICD10CM_START, is_external_cause
 from rcm.scrub.context import ScrubContext
-from rcm.scrub.model import Finding, ScrubClaim, Severity
+from rcm.scrub.model import Finding, ScrubClaim, ScrubDiagnosis, Severity
 from rcm.scrub.registry import Rule, rule
 from rcm.scrub.rules._util import is_professional
 
@@ -15,6 +15,10 @@ W = Severity.WARNING
 TOPIC = "diagnosis"
 MAX_DIAGNOSES_PROFESSIONAL = 12
 MAX_POINTERS = 4
+
+
+def _sequence(dx: ScrubDiagnosis) -> int:
+    return dx.sequence
 
 
 @rule(
@@ -61,8 +65,9 @@ def dx_code_set_date(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[
 )
 def dx_invalid(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     icd = ctx.icd10_for(claim)
+    billable, headers = icd.billable, icd.headers
     for dx in claim.diagnoses:
-        if icd.status(dx.code) == "invalid":
+        if dx.code not in billable and dx.code not in headers:  # icd.status() == "invalid"
             yield r.finding(
                 f"Diagnosis {dx.sequence} ({dx.code}) is not an ICD-10-CM code "
                 f"(release {icd.version})."
@@ -115,9 +120,10 @@ def dx_unspecified(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fi
     summary="An external-cause code (V00-Y99) is never the first diagnosis",
 )
 def dx_external_cause_primary(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    if not claim.diagnoses:
+    diagnoses = claim.diagnoses
+    if not diagnoses:
         return
-    first = min(claim.diagnoses, key=lambda d: d.sequence)
+    first = diagnoses[0] if len(diagnoses) == 1 else min(diagnoses, key=_sequence)
     if is_external_cause(first.code):
         yield r.finding(
             f"External-cause code {first.code} cannot be the first-listed diagnosis; list the "
@@ -134,6 +140,8 @@ def dx_external_cause_primary(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> 
     summary="The same diagnosis listed twice",
 )
 def dx_duplicate(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
+    if len(claim.diagnoses) < 2:
+        return
     seen: set[str] = set()
     for dx in claim.diagnoses:
         if dx.code in seen:
@@ -148,6 +156,7 @@ def dx_duplicate(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Find
     field="SV107",
     topic=TOPIC,
     summary="Every line points to 1-4 existing, distinct diagnoses",
+    only="professional",
 )
 def dx_pointer(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if not is_professional(claim):
@@ -162,12 +171,16 @@ def dx_pointer(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findin
             yield r.finding(
                 f"Line {n} points to {len(pointers)} diagnoses; at most {MAX_POINTERS}.", line=n
             )
-        bad = [p for p in pointers if p < 1 or p > count]
+        bad = (
+            [p for p in pointers if p < 1 or p > count]
+            if pointers and (min(pointers) < 1 or max(pointers) > count)
+            else None
+        )
         if bad:
             yield r.finding(
                 f"Line {n} points to diagnosis {', '.join(map(str, bad))}, but the claim has "
                 f"{count}.",
                 line=n,
             )
-        if len(set(pointers)) != len(pointers):
+        if len(pointers) > 1 and len(set(pointers)) != len(pointers):
             yield r.finding(f"Line {n} points to the same diagnosis twice.", line=n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from rcm.bulk import as_uuid
 from rcm.scrub.context import ScrubContext, service_keys
 from rcm.scrub.model import Finding, ScrubClaim, Severity
 from rcm.scrub.registry import Rule, rule
@@ -56,14 +57,20 @@ def timely_filing(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fin
     summary="The same patient, date of service, procedure and provider already on another claim",
 )
 def duplicate_claim(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    if claim.frequency_code != "1" or not ctx.duplicates.services:
+    duplicates = ctx.duplicates
+    services = duplicates.services
+    if claim.frequency_code != "1" or not services:
         return
+    claim_id = claim.id
     for line, key in zip(claim.lines, service_keys(claim), strict=True):
+        holders = services.get(key)
+        if not holders or (len(holders) == 1 and claim_id in holders):
+            continue  # what duplicated_by finds at once: nobody else carries the service
         others = [
             o for o in ctx.duplicates.duplicated_by(key, claim.id) if o != claim.original_claim_id
         ]
         if others:
-            ids = ", ".join(sorted(str(o) for o in others))
+            ids = ", ".join(sorted(str(as_uuid(o)) for o in others))
             yield r.finding(
                 f"Line {line.line_number}: {line.procedure_code} for this patient, date of "
                 f"service and provider is already on claim {ids}. Void one, or mark a repeat "

@@ -63,6 +63,7 @@ RELATIONSHIP_CODES = frozenset({"18", "01", "19", "20", "21", "39", "40", "53", 
     field="NM109",
     topic=TOPIC,
     summary="The practice's submitter ID at the clearinghouse present",
+    reads="billing",
 )
 def submitter_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if blank(claim.billing.submitter_id):
@@ -79,6 +80,7 @@ def submitter_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Find
     field="NM103",
     topic=TOPIC,
     summary="Billing provider organization name present",
+    reads="billing",
 )
 def billing_name(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if blank(claim.billing.name):
@@ -92,6 +94,7 @@ def billing_name(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Find
     field="NM109",
     topic=TOPIC,
     summary="Billing provider NPI present, 10 digits, valid check digit",
+    reads="billing",
 )
 def billing_npi(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     problem = npi_problem(claim.billing.npi)
@@ -106,6 +109,7 @@ def billing_npi(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findi
     field="REF02",
     topic=TOPIC,
     summary="Billing provider tax ID (EIN, REF*EI) valid",
+    reads="billing",
 )
 def billing_tin(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     problem = tin_problem(claim.billing.tin)
@@ -120,6 +124,7 @@ def billing_tin(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Findi
     field="PRV03",
     topic=TOPIC,
     summary="Billing provider taxonomy code well formed (missing: warning)",
+    reads="billing",
 )
 def billing_taxonomy(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     code = claim.billing.taxonomy_code
@@ -141,6 +146,7 @@ def billing_taxonomy(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[
     field="N3/N4",
     topic=TOPIC,
     summary="Billing provider street, city, state and ZIP present and valid",
+    reads="billing",
 )
 def billing_address(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     yield from _address_findings(r, claim.billing.address, "2010AA", "Billing provider")
@@ -153,6 +159,7 @@ def billing_address(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[F
     field="N301",
     topic=TOPIC,
     summary="Billing provider address is a street address, not a PO box",
+    reads="billing",
 )
 def billing_po_box(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     street = claim.billing.address.address1
@@ -170,6 +177,7 @@ def billing_po_box(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fi
     field="N403",
     topic=TOPIC,
     summary="Billing provider ZIP is ZIP+4 (9 digits)",
+    reads="billing",
 )
 def billing_zip9(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     zip_code = claim.billing.address.zip
@@ -184,6 +192,7 @@ def billing_zip9(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Find
     field="N3/N4",
     topic=TOPIC,
     summary="Pay-to address, when given, complete",
+    reads="billing",
 )
 def pay_to_address(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     pay_to = claim.billing.pay_to
@@ -204,6 +213,7 @@ def pay_to_address(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fi
     field="NM109",
     topic=TOPIC,
     summary="Payer name and electronic payer ID present",
+    reads="payer",
 )
 def payer_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if blank(claim.payer.payer_id):
@@ -219,6 +229,7 @@ def payer_id(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]
     field="SBR09",
     topic=TOPIC,
     summary="Claim filing indicator is an X12 SBR09 code",
+    reads="payer",
 )
 def claim_filing_indicator(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     code = claim.payer.claim_filing_indicator
@@ -357,7 +368,9 @@ def claim_pcn(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding
     summary="Claim total charge equals the sum of the line charges",
 )
 def claim_total(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
-    lines_total = sum((line.charge for line in claim.lines), Decimal(0))
+    lines_total = Decimal(0)
+    for line in claim.lines:
+        lines_total += line.charge
     if lines_total != claim.total_charge:
         yield r.finding(
             f"Claim total charge {claim.total_charge} does not equal the sum of the line "
@@ -491,6 +504,7 @@ def facility_data(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Fin
     field="NM109",
     topic=TOPIC,
     summary="Institutional claims: attending provider present with a valid NPI",
+    only="institutional",
 )
 def attending_provider(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if is_professional(claim):
@@ -508,6 +522,7 @@ def attending_provider(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterato
     field="CLM05-1",
     topic=TOPIC,
     summary="Institutional claims: type of bill, revenue codes, admission date, patient status",
+    only="institutional",
 )
 def institutional_data(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if is_professional(claim):

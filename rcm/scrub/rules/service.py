@@ -22,6 +22,7 @@ TOPIC = "service"
     topic=TOPIC,
     summary="Professional claims: place of service present and in the CMS code set on the "
     "date of service",
+    only="professional",
 )
 def pos_valid(r: Rule, claim: ScrubClaim, ctx: ScrubContext) -> Iterator[Finding]:
     if not is_professional(claim):

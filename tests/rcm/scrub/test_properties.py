@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rcm.scrub.model import ScrubDiagnosis, Severity
-from rcm.scrub.registry import RULE_FAILED, scrub_claim
+from rcm.scrub.model import ScrubBillingProvider, ScrubDiagnosis, ScrubPayer, Severity
+from rcm.scrub.registry import RULE_FAILED, RuleSet, all_rules, scrub_claim
 from tests.rcm.scrub.factory import clean_claim, context, line
 
 CODES = st.sampled_from(
@@ -61,3 +62,47 @@ def test_rules_never_fail_and_never_leak(
         assert finding.severity in (Severity.ERROR, Severity.WARNING)
         assert "Testpatient" not in finding.message and "1EG4TE5MK73" not in finding.message
         assert "1960-05-01" not in finding.message
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    claims=st.lists(
+        st.tuples(
+            st.sampled_from(["professional", "institutional"]),
+            st.sampled_from(["", "1234567890", "1234567893", None]),  # billing NPI
+            st.sampled_from(["12502", "", None]),  # the payer's electronic ID
+            st.sampled_from([frozenset(), frozenset({"POS-VALID", "BILLING-NPI"})]),
+            CODES,
+            MODIFIERS,
+            DIAGNOSES,
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_a_rule_set_finds_what_every_rule_finds(
+    claims: list[tuple[str, str | None, str | None, frozenset[str], str, list[str], list[str]]],
+) -> None:
+    """A batch's RuleSet (rules listed per claim type and payer, billing- and payer-only rules
+    run once per object) finds exactly what running every rule on every claim finds, in the
+    same order, whichever billing provider and payer objects the claims share."""
+    billings: dict[str | None, ScrubBillingProvider] = {}
+    payers: dict[tuple[str | None, frozenset[str]], ScrubPayer] = {}
+    built = []
+    for claim_type, npi, payer_id, disabled, code, mods, diagnoses in claims:
+        claim = clean_claim(claim_type=claim_type, lines=[line(1, code, modifiers=tuple(mods))])
+        billing = billings.get(npi)
+        if billing is None:
+            billing = billings[npi] = dataclasses.replace(claim.billing, npi=npi)
+        payer = payers.get((payer_id, disabled))
+        if payer is None:
+            payer = payers[(payer_id, disabled)] = dataclasses.replace(
+                claim.payer, payer_id=payer_id, disabled_rules=disabled
+            )
+        claim.billing, claim.payer = billing, payer
+        claim.diagnoses = [ScrubDiagnosis(i, c) for i, c in enumerate(diagnoses, start=1)]
+        built.append(claim)
+    rules = all_rules()
+    rule_set = RuleSet(rules)
+    for claim in built:
+        assert scrub_claim(claim, CTX, rule_set) == scrub_claim(claim, CTX, rules)
