@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -232,8 +233,30 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {error['msg']}"
 
 
+# Parsed profiles by (path, modification time, size): a day's run asks for the same few
+# profiles thousands of times, and an edited file is read again.
+_PARSED: dict[tuple[str, int, int], ClearinghouseProfile] = {}
+_PARSED_LOCK = threading.Lock()
+
+
 def parse_profile(path: Path) -> ClearinghouseProfile:
     """Read one profile file. ConfigError names the file and every bad field."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"clearinghouse profile {path}: cannot be read ({exc.strerror})") from exc
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    with _PARSED_LOCK:
+        cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
+    profile = _parse_profile(path)
+    with _PARSED_LOCK:
+        _PARSED[key] = profile
+    return profile
+
+
+def _parse_profile(path: Path) -> ClearinghouseProfile:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -461,16 +461,19 @@ class SftpSession:
             return None
         return self._remote_file(folder, name, attrs)
 
-    def download(self, path: str) -> bytes:
-        """The bytes of the remote file at `path` (``folder/name``)."""
+    def download(self, path: str, size: int | None = None) -> bytes:
+        """The bytes of the remote file at `path` (``folder/name``). `size`, when the caller
+        has it from a listing, saves a round trip; a file whose size differs from it (still
+        being written) is a TransientConnectorError, as when the stat disagrees."""
         folder, name = self._split(path)
         remote = _remote_join(folder, name)
         sftp = self._sftp()
-        buffer = io.BytesIO()
         with self._translate("download", remote):
-            expected = sftp.stat(remote).st_size
-            sftp.getfo(remote, buffer)
-        data = buffer.getvalue()
+            expected = size if size is not None else sftp.stat(remote).st_size
+            with sftp.open(remote, "rb") as handle:
+                if expected:
+                    handle.prefetch(expected)
+                data = handle.read()
         if expected is not None and len(data) != expected:
             raise TransientConnectorError(
                 f"{self.where}: download {remote}: got {len(data)} of {expected} bytes"

@@ -151,6 +151,7 @@ def _build(
         import_inbox(ref.slug, ("patients", "appointments"), source)
         built = eligibility_tasks.build_270(
             ref.id,
+            ref.slug,
             ref.clearinghouse,
             ref.clearinghouse_account,
             today + timedelta(days=1),
@@ -159,9 +160,13 @@ def _build(
             source,
         )
         summary.inquiries = built.checks_created
-    unsent = eligibility_tasks.unsent_270s(ref.id, ref.slug)
-    if interchange_id is not None:
-        unsent = [u for u in unsent if u.interchange_id == interchange_id]
+        unsent = built.unsent
+    else:
+        unsent = [
+            u
+            for u in eligibility_tasks.unsent_270s(ref.id, ref.slug)
+            if u.interchange_id == interchange_id
+        ]
         if not unsent:
             report.note(f"270 {interchange_id} is not waiting to be sent: nothing to do")
     files = []

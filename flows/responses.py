@@ -36,6 +36,7 @@ from tasks.practices import PracticeRef, list_active_practices, load_practice, l
 from tasks.responses import (
     HANDLERS,
     InboundJob,
+    PracticeFiles,
     handler_available,
     identify_practices,
     process_files,
@@ -155,16 +156,27 @@ def collect_for(
         if done:
             on_account(move_to_processed, clearinghouse)(clearinghouse, quote(done))
     acknowledgments = kinds is None or bool({"999", "277CA"} & set(kinds))
+    answered = [
+        ref.id
+        for ref in refs
+        if acknowledgments and (summaries[ref.slug].processed or summaries[ref.slug].quarantined)
+    ]
+    rejections = report_tasks.front_end_rejections(quote(answered), started) if answered else {}
+    paid = [
+        (ref.id, summaries[ref.slug].interchanges["835"])
+        for ref in refs
+        if summaries[ref.slug].interchanges.get("835")
+    ]
+    eras = report_tasks.era_totals(quote(paid)) if paid else {}
     for ref in refs:
-        summary = summaries[ref.slug]
-        rejections = (
-            report_tasks.front_end_rejections(ref.id, started)
-            if acknowledgments and (summary.processed or summary.quarantined)
-            else []
+        _publish(
+            ref,
+            today,
+            summaries[ref.slug],
+            reports[ref.slug],
+            rejections.get(ref.id, []),
+            eras.get(ref.id, []),
         )
-        remittances = summary.interchanges.get("835", [])
-        eras = report_tasks.era_totals(ref.id, quote(remittances)) if remittances else []
-        _publish(ref, today, summaries[ref.slug], reports[ref.slug], rejections, eras)
     return summaries
 
 
@@ -232,60 +244,68 @@ def _handle_all(
                 owner if isinstance(owner, str) else "it names no claim, payee or inquiry of ours"
             )
             refused[group[0].slug].append((item, reason))
+    batches = [(ref, mine[ref.slug]) for ref in group if mine[ref.slug]]
+    if batches:
+        _process(clearinghouse, batches, received, today, summaries, refused)
     for ref in group:
-        summary = summaries[ref.slug]
-        files = mine[ref.slug]
-        if files:
-            _process(ref, clearinghouse, files, received, today, summary, refused[ref.slug])
         if refused[ref.slug]:
-            _quarantine(ref, refused[ref.slug], received, summary)
+            _quarantine(ref, refused[ref.slug], received, summaries[ref.slug])
 
 
 def _process(
-    ref: PracticeRef,
     clearinghouse: str,
-    files: list[DownloadedFile],
+    batches: list[tuple[PracticeRef, list[DownloadedFile]]],
     received: datetime,
     today: date,
-    summary: CollectSummary,
-    refused: list[tuple[DownloadedFile, str]],
+    summaries: dict[str, CollectSummary],
+    refused: dict[str, list[tuple[DownloadedFile, str]]],
 ) -> None:
-    keys = archive_many(
-        quote(
-            [
-                (
-                    inbound_key(
-                        ref.slug, d.kind or "unknown", received, d.data, d.name, quarantine=False
-                    ),
-                    d.data,
-                    {"kind": d.kind or "unknown", "clearinghouse": clearinghouse},
-                )
-                for d in files
-            ]
+    """Every practice's files of the account archived (one task), then processed (one task),
+    each file in its own transaction."""
+    keys = iter(
+        archive_many(
+            quote(
+                [
+                    (
+                        inbound_key(
+                            ref.slug,
+                            d.kind or "unknown",
+                            received,
+                            d.data,
+                            d.name,
+                            quarantine=False,
+                        ),
+                        d.data,
+                        {"kind": d.kind or "unknown", "clearinghouse": clearinghouse},
+                    )
+                    for ref, files in batches
+                    for d in files
+                ]
+            )
         )
     )
-    outcomes = process_files(
-        quote(
-            [
-                InboundJob(d.kind or "unknown", d.name, d.data, k)
-                for d, k in zip(files, keys, strict=True)
-            ]
-        ),
-        clearinghouse=clearinghouse,
-        practice_id=ref.id,
-        today=today,
-    )
-    for item, outcome in zip(files, outcomes, strict=True):
-        if outcome.status == "refused":
-            refused.append((item, outcome.error or "refused"))
-        elif outcome.status == "duplicate":
-            summary.duplicates += 1
-            _record(summary, item, "duplicate")
-        else:
-            summary.processed += 1
-            _record(summary, item, "processed")
-            if outcome.interchange_id is not None:
-                summary.interchanges.setdefault(item.kind or "", []).append(outcome.interchange_id)
+    jobs = [
+        PracticeFiles(
+            ref.id, [InboundJob(d.kind or "unknown", d.name, d.data, next(keys)) for d in files]
+        )
+        for ref, files in batches
+    ]
+    outcomes = process_files(quote(jobs), clearinghouse=clearinghouse, today=today)
+    for (ref, files), results in zip(batches, outcomes, strict=True):
+        summary = summaries[ref.slug]
+        for item, outcome in zip(files, results, strict=True):
+            if outcome.status == "refused":
+                refused[ref.slug].append((item, outcome.error or "refused"))
+            elif outcome.status == "duplicate":
+                summary.duplicates += 1
+                _record(summary, item, "duplicate")
+            else:
+                summary.processed += 1
+                _record(summary, item, "processed")
+                if outcome.interchange_id is not None:
+                    summary.interchanges.setdefault(item.kind or "", []).append(
+                        outcome.interchange_id
+                    )
 
 
 def _quarantine(

@@ -156,7 +156,9 @@ def fetch_new_files(
                     not_handled += 1
                     continue
                 out.append(
-                    DownloadedFile(remote.path, remote.name, kind, sftp.download(remote.path))
+                    DownloadedFile(
+                        remote.path, remote.name, kind, sftp.download(remote.path, remote.size)
+                    )
                 )
     return FetchedFiles(listed, not_handled, out)
 

@@ -4,7 +4,7 @@ record its archive and upload. Each is one database transaction."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -12,48 +12,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks._runtime import DATABASE_TASK_OPTIONS, domain_function, require, transaction
-
-
-@dataclass(frozen=True)
-class InquirySummary:
-    interchange_id: uuid.UUID | None
-    checks_created: int
-    checks_reused: int
-    appointments_skipped: int
-
-
-@task(name="build-270", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def build_270(
-    practice_id: uuid.UUID,
-    clearinghouse: str,
-    submitter_id: str,
-    date_from: date,
-    date_to: date,
-    now: datetime,
-    source: str,
-) -> InquirySummary:
-    """Eligibility checks for the appointments in [date_from, date_to] and one 270 holding
-    those not asked before (rcm.eligibility.build_270)."""
-    from tasks.claims import envelope_settings
-
-    build = require("rcm.eligibility", "build_270")
-    with transaction() as session:
-        batch = build(
-            session,
-            practice_id=practice_id,
-            date_from=date_from,
-            date_to=date_to,
-            profile_name=clearinghouse,
-            envelope=envelope_settings(clearinghouse, submitter_id),
-            now=now,
-            source=source,
-        )
-        return InquirySummary(
-            interchange_id=batch.interchange.id if batch.interchange else None,
-            checks_created=len(batch.created),
-            checks_reused=len(batch.reused),
-            appointments_skipped=len(batch.skipped),
-        )
 
 
 @dataclass(frozen=True)
@@ -68,36 +26,94 @@ class Unsent270:
     data: bytes | None
 
 
+@dataclass(frozen=True)
+class InquirySummary:
+    interchange_id: uuid.UUID | None
+    checks_created: int
+    checks_reused: int
+    appointments_skipped: int
+    # Every 270 of the practice waiting to be sent, this one included.
+    unsent: list[Unsent270] = field(default_factory=list)
+
+
+@task(name="build-270", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def build_270(
+    practice_id: uuid.UUID,
+    practice: str,
+    clearinghouse: str,
+    submitter_id: str,
+    date_from: date,
+    date_to: date,
+    now: datetime,
+    source: str,
+) -> InquirySummary:
+    """Eligibility checks for the appointments in [date_from, date_to] and one 270 holding
+    those not asked before (rcm.eligibility.build_270), with every 270 of the practice still
+    waiting to be sent (an earlier run's too)."""
+    from tasks.claims import envelope_settings
+
+    build = require("rcm.eligibility", "build_270")
+    with transaction() as session:
+        batch = build(
+            session,
+            practice_id=practice_id,
+            date_from=date_from,
+            date_to=date_to,
+            profile_name=clearinghouse,
+            envelope=envelope_settings(clearinghouse, submitter_id),
+            now=now,
+            source=source,
+        )
+        built = {batch.interchange.id: batch.data} if batch.interchange and batch.data else {}
+        return InquirySummary(
+            interchange_id=batch.interchange.id if batch.interchange else None,
+            checks_created=len(batch.created),
+            checks_reused=len(batch.reused),
+            appointments_skipped=len(batch.skipped),
+            unsent=_unsent(session, practice_id, practice, built),
+        )
+
+
 @task(name="unsent-270s", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def unsent_270s(practice_id: uuid.UUID, practice: str) -> list[Unsent270]:
     """270 interchanges built but not uploaded, with their bytes rebuilt (byte for byte) when
     they were not archived yet."""
+    with transaction() as session:
+        return _unsent(session, practice_id, practice, {})
+
+
+def _unsent(
+    session: Any, practice_id: uuid.UUID, practice: str, built: dict[uuid.UUID, bytes]
+) -> list[Unsent270]:
+    """The practice's unsent 270s; `built` holds bytes just built, which are not built again."""
     from rcm.batching import envelope_of, file_name_for
     from rcm.models import Interchange, InterchangeKind
     from rcm.reports.worklists import unsent_interchanges
 
     build_bytes = require("rcm.eligibility", "build_270_bytes")
     out: list[Unsent270] = []
-    with transaction() as session:
-        for interchange_id in unsent_interchanges(
-            session, practice_id=practice_id, kinds=[InterchangeKind.ELIGIBILITY_270]
-        ):
-            row = session.get(Interchange, interchange_id)
-            assert row is not None
-            status = str(getattr(row.status, "value", row.status))
-            name = row.file_name or file_name_for(row, envelope_of(session, row), practice)
-            out.append(
-                Unsent270(
-                    interchange_id=row.id,
-                    status=status,
-                    file_name=name,
-                    sha256=row.sha256,
-                    archive_key=row.archive_key,
-                    created_at=row.created_at,
-                    inquiries=row.claim_count,
-                    data=None if row.archive_key else build_bytes(session, row.id),
-                )
+    for interchange_id in unsent_interchanges(
+        session, practice_id=practice_id, kinds=[InterchangeKind.ELIGIBILITY_270]
+    ):
+        row = session.get(Interchange, interchange_id)
+        assert row is not None
+        status = str(getattr(row.status, "value", row.status))
+        name = row.file_name or file_name_for(row, envelope_of(session, row), practice)
+        data = None
+        if not row.archive_key:
+            data = built.get(row.id) or build_bytes(session, row.id)
+        out.append(
+            Unsent270(
+                interchange_id=row.id,
+                status=status,
+                file_name=name,
+                sha256=row.sha256,
+                archive_key=row.archive_key,
+                created_at=row.created_at,
+                inquiries=row.claim_count,
+                data=data,
             )
+        )
     return out
 
 

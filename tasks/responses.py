@@ -180,23 +180,35 @@ class InboundJob:
     archive_key: str
 
 
+@dataclass(frozen=True)
+class PracticeFiles:
+    """One practice's files of a collection, in the order they are processed."""
+
+    practice_id: uuid.UUID
+    jobs: list[InboundJob]
+
+
 @task(name="process-inbound-files", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def process_files(
-    jobs: list[InboundJob], *, clearinghouse: str, practice_id: uuid.UUID, today: date
-) -> list[InboundOutcome]:
-    """`process_file` for a batch, in order, each file in its own transaction. A retried batch
-    finds the files it processed before recorded, and skips them."""
+    batches: list[PracticeFiles], *, clearinghouse: str, today: date
+) -> list[list[InboundOutcome]]:
+    """`process_file` for every practice's files of one clearinghouse account, in order, each
+    file in its own transaction; one task run for the account, not one per practice. A retried
+    batch finds the files it processed before recorded, and skips them."""
     return [
-        process_file.fn(
-            job.kind,
-            job.data,
-            clearinghouse=clearinghouse,
-            file_name=job.file_name,
-            practice_id=practice_id,
-            archive_key=job.archive_key,
-            today=today,
-        )
-        for job in jobs
+        [
+            process_file.fn(
+                job.kind,
+                job.data,
+                clearinghouse=clearinghouse,
+                file_name=job.file_name,
+                practice_id=batch.practice_id,
+                archive_key=job.archive_key,
+                today=today,
+            )
+            for job in batch.jobs
+        ]
+        for batch in batches
     ]
 
 
@@ -233,6 +245,7 @@ __all__ = [
     "HANDLERS",
     "InboundJob",
     "InboundOutcome",
+    "PracticeFiles",
     "handler_available",
     "identify_practices",
     "process_file",

@@ -171,13 +171,13 @@ def test_connection_dropped_during_download_is_retried_and_posted_once(
     original = SftpSession.download
     dropped: list[str] = []
 
-    def download(self: SftpSession, path: str) -> bytes:
+    def download(self: SftpSession, path: str, size: int | None = None) -> bytes:
         if "835" in path and not dropped:
             dropped.append(path)
             INJECTED["network faults"] += 1
             self.close()  # the connection is gone mid-transfer
             raise TransientConnectorError(f"{self.where}: download {path}: connection lost")
-        return original(self, path)
+        return original(self, path, size)
 
     monkeypatch.setattr(SftpSession, "download", download)
     first = collect_responses(firm.slugs[0], firm.today)
