@@ -31,16 +31,32 @@ def submitted_by_payer(
 
 
 @task(name="front-end-rejections", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def front_end_rejections(practice_id: uuid.UUID, since: datetime) -> list[dict[str, Any]]:
+def front_end_rejections(
+    practice_ids: list[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each practice's 999/277CA rejections since `since`: one task run for a run's practices."""
     with transaction() as session:
-        return worklists.front_end_rejections(session, practice_id=practice_id, since=since)
+        return {
+            practice_id: worklists.front_end_rejections(
+                session, practice_id=practice_id, since=since
+            )
+            for practice_id in practice_ids
+        }
 
 
 @task(name="era-totals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def era_totals(practice_id: uuid.UUID, interchange_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+def era_totals(
+    requests: list[tuple[uuid.UUID, list[uuid.UUID]]],
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each practice's totals of the ERAs (835 interchanges) it posted in the run."""
     with transaction() as session:
-        remittances = worklists.remittances_of(session, interchange_ids)
-        return worklists.era_totals(session, practice_id=practice_id, remittance_ids=remittances)
+        totals: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for practice_id, interchange_ids in requests:
+            remittances = worklists.remittances_of(session, interchange_ids)
+            totals[practice_id] = worklists.era_totals(
+                session, practice_id=practice_id, remittance_ids=remittances
+            )
+        return totals
 
 
 @task(name="denials-opened", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
