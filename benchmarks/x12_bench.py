@@ -19,8 +19,15 @@ Figures (one JSON line each, see benchmarks/run.py):
   figures swing with other work on the machine); x12.gate_837p_pool_cold_start: starting that
   pool and validating a first file per worker.
 
+- x12.271_parse: eligibility answers/s through `parse_271` to typed `EligibilityResponse`s,
+  one core, on a generated 271 of RCM_BENCH_271_ANSWERS (default 10,000) answers shaped like the
+  sandbox's (five or six EBs each, one in ten for a dependent); baseline: reading the same
+  file's segments (`iter_segments`). x12.271_route_scan: the same file through
+  `rcm.reports.routing.trace_numbers_of_271`, what routing reads instead of the full parse.
+
 Sizes: RCM_BENCH_835_MB (default 20) for throughput, RCM_BENCH_BIG_MB (default 200) for memory,
-RCM_BENCH_VALIDATE_CLAIMS (default 2000) per validated file.
+RCM_BENCH_VALIDATE_CLAIMS (default 2000) per validated file, RCM_BENCH_271_ANSWERS (default
+10000) per 271.
 """
 
 from __future__ import annotations
@@ -410,8 +417,116 @@ def bench_gate(files: int, claims: int) -> list[dict[str, Any]]:
     ]
 
 
+def generate_271(answers: int) -> bytes:
+    """One 271 of `answers` eligibility answers, shaped like the sandbox's: coverage, copay,
+    coinsurance, deductible and out-of-pocket remaining (amounts varying by member), an other
+    payer for one in seven, a dependent for one in ten."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from rcm.x12 import x270, x271
+    from rcm.x12.core import InterchangeEnvelope
+
+    source = x270.Party(entity_id="PR", name="ACME HEALTH", identifier="ACME1", id_qualifier="PI")
+    receiver = x270.Party(
+        entity_id="1P", name="GOOD CLINIC", identifier="1234567893", id_qualifier="XX"
+    )
+    other = x270.Party(entity_id="SEP", name="OTHER PAYER", identifier="OP1", id_qualifier="PI")
+    responses = []
+    for i in range(answers):
+        traces = (
+            x271.Trace(type_code="2", number=f"T{i:08d}", originator="1123456789"),
+            x271.Trace(type_code="1", number=f"SB{i:06d}", originator="9999999999"),
+        )
+        benefits = (
+            x271.Benefit(information="1", coverage_level="IND", service_types=("30",),
+                         insurance_type="PR", plan_description=f"ACME PPO {i % 4}"),
+            x271.Benefit(information="B", coverage_level="IND", service_types=("98",),
+                         time_period="27", amount=Decimal(25 + 5 * (i % 3)), in_network="Y"),
+            x271.Benefit(information="A", coverage_level="IND", service_types=("30",),
+                         percent=Decimal("0.2"), in_network="Y"),
+            x271.Benefit(information="C", coverage_level="IND", service_types=("30",),
+                         time_period="29", amount=Decimal(i % 1500) / 4, in_network="Y"),
+            x271.Benefit(information="G", coverage_level="IND", service_types=("30",),
+                         time_period="29", amount=Decimal(i % 6000) / 2, in_network="Y"),
+        )  # fmt: skip
+        if i % 7 == 0:
+            benefits += (
+                x271.Benefit(
+                    information="R",
+                    service_types=("30",),
+                    entities=(x271.RelatedEntity(party=other),),
+                ),
+            )
+        dependent = i % 10 == 0
+        subscriber = x271.EligibilityMember(
+            last_name="DOE", first_name="JANE", member_id=f"M{i:09d}",
+            birth_date=date(1950 + i % 50, 1 + i % 12, 1 + i % 28), sex="F",
+            traces=() if dependent else traces,
+            references=(x271.Reference(qualifier="6P", value=f"GRP{i % 20}"),),
+            dates=(x271.DateRange(qualifier="346", start=date(2026, 1, 1)),),
+            benefits=() if dependent else benefits,
+        )  # fmt: skip
+        kid = x271.EligibilityMember(
+            last_name="DOE", first_name="KID", birth_date=date(2015, 1, 2), traces=traces,
+            benefits=benefits,
+        )  # fmt: skip
+        responses.append(
+            x271.EligibilityResponse(
+                source=source,
+                receiver=receiver,
+                subscriber=subscriber,
+                dependent=kid if dependent else None,
+            )
+        )
+    envelope = InterchangeEnvelope(
+        sender_qualifier="ZZ", sender_id="CLEARINGHOUSE", receiver_qualifier="ZZ",
+        receiver_id="PRACTICE", control_number=7, group_control_number=7, functional_id="HB",
+        version=x271.IMPLEMENTATION, created=datetime(2026, 3, 4, 5, 6, tzinfo=UTC),
+    )  # fmt: skip
+    response_set = x271.Eligibility271(
+        reference_id="BENCH", created=datetime(2026, 3, 4, 5, 6), responses=tuple(responses)
+    )
+    return x271.build_271_interchange(envelope, [response_set])
+
+
+def bench_271(answers: int) -> list[dict[str, Any]]:
+    from rcm.reports.routing import trace_numbers_of_271
+    from rcm.x12.core import iter_segments
+    from rcm.x12.x271 import parse_271
+
+    data = generate_271(answers)
+    segments = sum(1 for _ in iter_segments(data))
+    parsed = len(parse_271(data))
+    parse = _best(lambda: parse_271(data), 3)
+    scan = _best(lambda: trace_numbers_of_271(data), 3)
+    read = _best(lambda: sum(1 for _ in iter_segments(data)), 3)
+    workload = (
+        f"generated 271, {len(data) >> 10} KB, {segments:,} segments, {parsed:,} answers "
+        f"(sandbox-shaped: 5-6 EBs each, 1 in 10 a dependent), one core, CPU time, best of 3; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    return [
+        _figure(
+            "x12.271_parse",
+            round(parsed / parse),
+            "answers/s",
+            workload + f"; {parse:.3f} s",
+            ("x12.271_read_segments", round(parsed / read), "answers/s"),
+        ),
+        _figure(
+            "x12.271_route_scan",
+            round(parsed / scan),
+            "answers/s",
+            workload + f"; {scan:.3f} s (trace numbers only, as routing reads them)",
+            ("x12.271_parse", round(parsed / parse), "answers/s"),
+        ),
+    ]
+
+
 def run() -> list[dict[str, Any]]:
-    figures = bench_parse(int(os.environ.get("RCM_BENCH_835_MB", "20")))
+    figures = bench_271(int(os.environ.get("RCM_BENCH_271_ANSWERS", "10000")))
+    figures += bench_parse(int(os.environ.get("RCM_BENCH_835_MB", "20")))
     figures += bench_validate(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
     figures += bench_validate_837(int(os.environ.get("RCM_BENCH_VALIDATE_CLAIMS", "2000")))
     figures += bench_gate(

@@ -21,6 +21,7 @@ name_mismatch, unknown_secondary.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -680,8 +681,11 @@ def _covered_on(summary: dict[str, Any], visit: date) -> bool:
     return all((s is None or s <= visit) and (e is None or visit <= e) for s, e in ranges)
 
 
+_NOT_ALNUM = re.compile(r"[\W_]")  # \w is str.isalnum() plus "_"
+
+
 def _norm(text: str | None) -> str:
-    return "".join(ch for ch in (text or "").upper() if ch.isalnum())
+    return _NOT_ALNUM.sub("", (text or "").upper())
 
 
 class _Mutable:

@@ -32,14 +32,12 @@ from rcm.x12.core import (
 )
 from rcm.x12.x270 import (
     IMPLEMENTATION,
-    HLBlock,
     Party,
     address_from,
     address_segments,
     bht_created,
     check_version,
     d8,
-    hl_blocks,
     missing_header,
     numbered_interchange,
     opt,
@@ -230,9 +228,72 @@ class EligibilityResponse:
         """What the eligibility flow records. No names, IDs or birth dates: only codes, dates
         of coverage and amounts."""
         members = [m for m in (self.subscriber, self.dependent) if m is not None]
-        benefits = [b for m in members for b in m.benefits]
         rejections = self.all_rejections()
-        codes = {b.information for b in benefits}
+        # One pass over the benefits (this runs once per answer applied).
+        codes: set[str] = set()
+        plan: str | None = None
+        benefit_plan_number: str | None = None
+        benefit_dates: list[DateRange] = []
+        copay: list[dict[str, Any]] = []
+        coinsurance: list[dict[str, Any]] = []
+        deductible: list[dict[str, Any]] = []
+        out_of_pocket: list[dict[str, Any]] = []
+        money_lists = {
+            COPAY: copay,
+            COINSURANCE: coinsurance,
+            DEDUCTIBLE: deductible,
+            OUT_OF_POCKET: out_of_pocket,
+        }
+        named_payers: list[dict[str, Any]] = []
+        unnamed_payers: list[dict[str, Any]] = []
+        for m in members:
+            for b in m.benefits:
+                info = b.information
+                codes.add(info)
+                if info in _STATUS_CODES:
+                    if plan is None and info in ACTIVE_CODES and b.plan_description:
+                        plan = b.plan_description
+                    if b.dates:
+                        benefit_dates += b.dates
+                if benefit_plan_number is None and b.references:
+                    benefit_plan_number = next(
+                        (r.value for r in b.references if r.qualifier == "18"), None
+                    )
+                target = money_lists.get(info)
+                if target is not None:
+                    target.append(
+                        {
+                            "service_types": list(b.service_types),
+                            "coverage_level": b.coverage_level,
+                            "in_network": b.in_network,
+                            "time_period": b.time_period,
+                            "remaining": b.time_period in REMAINING_PERIODS,
+                            "amount": format_decimal(b.amount) if b.amount is not None else None,
+                            "percent": (
+                                format_decimal(b.percent) if b.percent is not None else None
+                            ),
+                        }
+                    )
+                elif info == OTHER_PAYER:
+                    if b.entities:
+                        named_payers += [
+                            {
+                                "name": e.party.name,
+                                "payer_id": e.party.identifier,
+                                "service_types": list(b.service_types),
+                                "insurance_type": b.insurance_type,
+                            }
+                            for e in b.entities
+                        ]
+                    else:
+                        unnamed_payers.append(
+                            {
+                                "name": None,
+                                "payer_id": None,
+                                "service_types": list(b.service_types),
+                                "insurance_type": b.insurance_type,
+                            }
+                        )
         if rejections and not codes & ACTIVE_CODES:
             status = "rejected"
         elif codes & ACTIVE_CODES:
@@ -241,44 +302,27 @@ class EligibilityResponse:
             status = "inactive"
         else:
             status = "unknown"
-        plan = next(
-            (b.plan_description for b in benefits
-             if b.information in ACTIVE_CODES and b.plan_description),
-            None,
-        )  # fmt: skip
-        plan_number = next(
-            (r.value for m in members for r in m.references if r.qualifier == "18"), None
-        ) or next((r.value for b in benefits for r in b.references if r.qualifier == "18"), None)
+        plan_number = (
+            next((r.value for m in members for r in m.references if r.qualifier == "18"), None)
+            or benefit_plan_number
+        )
         dates: dict[str, dict[str, str | None]] = {}
-        for d in [d for m in members for d in m.dates] + [
-            d for b in benefits if b.information in ACTIVE_CODES | INACTIVE_CODES
-            for d in b.dates
-        ]:  # fmt: skip
-            dates.setdefault(
-                d.qualifier,
-                {"start": d.start.isoformat(), "end": d.end.isoformat() if d.end else None},
-            )
-
-        def money(b: Benefit) -> dict[str, Any]:
-            return {
-                "service_types": list(b.service_types),
-                "coverage_level": b.coverage_level,
-                "in_network": b.in_network,
-                "time_period": b.time_period,
-                "remaining": b.time_period in REMAINING_PERIODS,
-                "amount": format_decimal(b.amount) if b.amount is not None else None,
-                "percent": format_decimal(b.percent) if b.percent is not None else None,
-            }
-
+        for m in members:
+            for d in m.dates:
+                if d.qualifier not in dates:
+                    dates[d.qualifier] = _date_entry(d)
+        for d in benefit_dates:
+            if d.qualifier not in dates:
+                dates[d.qualifier] = _date_entry(d)
         return {
             "status": status,
             "plan": plan,
             "plan_number": plan_number,
             "dates": dates,
-            "copay": [money(b) for b in benefits if b.information == COPAY],
-            "coinsurance": [money(b) for b in benefits if b.information == COINSURANCE],
-            "deductible": [money(b) for b in benefits if b.information == DEDUCTIBLE],
-            "out_of_pocket": [money(b) for b in benefits if b.information == OUT_OF_POCKET],
+            "copay": copay,
+            "coinsurance": coinsurance,
+            "deductible": deductible,
+            "out_of_pocket": out_of_pocket,
             "rejections": [
                 {
                     "level": level,
@@ -288,29 +332,16 @@ class EligibilityResponse:
                 }
                 for level, r in rejections
             ],
-            "other_payers": [
-                {
-                    "name": e.party.name,
-                    "payer_id": e.party.identifier,
-                    "service_types": list(b.service_types),
-                    "insurance_type": b.insurance_type,
-                }
-                for b in benefits
-                if b.information == OTHER_PAYER
-                for e in b.entities
-            ]
-            + [
-                {
-                    "name": None,
-                    "payer_id": None,
-                    "service_types": list(b.service_types),
-                    "insurance_type": b.insurance_type,
-                }
-                for b in benefits
-                if b.information == OTHER_PAYER and not b.entities
-            ],
+            "other_payers": named_payers + unnamed_payers,
             "payer_corrected": any(m.payer_corrected for m in members),
         }
+
+
+_STATUS_CODES = ACTIVE_CODES | INACTIVE_CODES
+
+
+def _date_entry(d: DateRange) -> dict[str, str | None]:
+    return {"start": d.start.isoformat(), "end": d.end.isoformat() if d.end else None}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -356,15 +387,283 @@ def _date_range(seg: Segment, file_name: str | None) -> DateRange | None:
     return DateRange(qualifier=seg[1], start=start, end=end)
 
 
+_PAD = [""] * 12
+
+
+class _Shared:
+    """Values a 271 repeats from member to member (the plan's EBs, group numbers, plan dates,
+    amounts), built once per transaction set and shared: the results are immutable, and a
+    payer's answer for 10,000 members would otherwise allocate the same objects 10,000 times
+    (the allocation, and the garbage collector walking it, was most of the parse)."""
+
+    __slots__ = ("benefits", "dates", "decimals", "references", "rejections")
+
+    def __init__(self) -> None:
+        self.benefits: dict[tuple[str, ...], Benefit] = {}
+        self.decimals: dict[str, Decimal] = {}
+        self.dates: dict[tuple[str, str, str], DateRange | None] = {}
+        self.references: dict[tuple[str, str, str], Reference] = {}
+        self.rejections: dict[tuple[str, str, str], Rejection] = {}
+
+    def decimal(self, seg: Segment, index: int, file_name: str | None) -> Decimal | None:
+        value = seg[index]
+        if not value:
+            return None
+        found = self.decimals.get(value)
+        if found is None:
+            found = _decimal(seg, index, file_name)
+            assert found is not None
+            self.decimals[value] = found
+        return found
+
+    def date_range(self, seg: Segment, file_name: str | None) -> DateRange | None:
+        e = seg.elements
+        key = (e[0], e[1], e[2]) if len(e) >= 3 else (seg[1], seg[2], seg[3])
+        try:
+            return self.dates[key]
+        except KeyError:
+            found = self.dates[key] = _date_range(seg, file_name)
+            return found
+
+    def reference(self, seg: Segment) -> Reference:
+        key = (seg[1], seg[2], seg[3])
+        found = self.references.get(key)
+        if found is None:
+            found = self.references[key] = _reference(seg)
+        return found
+
+    def rejection(self, seg: Segment) -> Rejection:
+        key = (seg[1], seg[3], seg[4])
+        found = self.rejections.get(key)
+        if found is None:
+            found = self.rejections[key] = _rejection(seg)
+        return found
+
+
+class _Block:
+    """One HL block of a 271, read as its segments stream by. What a block means depends on
+    where the HL tree puts it (a source or receiver party, a subscriber or dependent member),
+    which is known only once the whole transaction set is read, so each block keeps both
+    readings: the party one as the first NM1 and the AAAs, the member one fully parsed. A
+    member that cannot be parsed keeps its error, raised only if the tree uses the block as a
+    member, in tree order, as a parser holding every segment until the end would. The segments
+    themselves are not kept."""
+
+    __slots__ = (
+        "benefit",
+        "benefits",
+        "dates",
+        "dmg",
+        "eb",
+        "error",
+        "file_name",
+        "hl",
+        "id",
+        "ins",
+        "level",
+        "member",
+        "member_nm1",
+        "n3",
+        "n4",
+        "nm1",
+        "parent",
+        "party",
+        "party_aaa",
+        "references",
+        "rejections",
+        "shared",
+        "traces",
+    )
+
+    def __init__(self, hl: Segment, file_name: str | None, shared: _Shared) -> None:
+        self.hl = hl
+        e = hl.elements
+        if len(e) >= 3:
+            self.id, self.parent, self.level = e[0], e[1], e[2]
+        else:
+            self.id, self.parent, self.level = hl[1], hl[2], hl[3]
+        self.file_name = file_name
+        self.shared = shared
+        self.nm1: Segment | None = None
+        self.party_aaa: list[Segment] | None = None
+        self.party: tuple[Party, tuple[Rejection, ...]] | None = None
+        self.error: Exception | None = None
+        self.member: EligibilityMember | None = None
+        self.member_nm1: Segment | None = None
+        self.n3: Segment | None = None
+        self.n4: Segment | None = None
+        self.dmg: Segment | None = None
+        self.ins: Segment | None = None
+        self.traces: list[Trace] | None = None
+        self.references: list[Reference] | None = None
+        self.dates: list[DateRange] | None = None
+        self.rejections: list[Rejection] | None = None
+        self.benefits: list[Benefit] | None = None
+        self.eb: Segment | None = None
+        self.benefit: _BenefitReader | None = None
+
+    def add(self, seg: Segment) -> None:
+        sid = seg.id
+        if sid == "NM1":
+            if self.nm1 is None:
+                self.nm1 = seg
+        elif sid == "AAA":
+            if self.party_aaa is None:
+                self.party_aaa = [seg]
+            else:
+                self.party_aaa.append(seg)
+        if self.error is not None:
+            return
+        try:
+            if sid == "EB":
+                if self.eb is not None:
+                    self._close_benefit()
+                self.eb = seg
+            elif self.eb is not None:
+                if sid in _BENEFIT_DETAIL:
+                    if self.benefit is None:
+                        self.benefit = _BenefitReader(self.eb, self.file_name, self.shared)
+                    self.benefit.add(seg)
+            elif sid == "TRN":
+                trace = Trace(
+                    type_code=seg[1], number=seg[2], originator=opt(seg[3]),
+                    supplemental=opt(seg[4]),
+                )  # fmt: skip
+                if self.traces is None:
+                    self.traces = [trace]
+                else:
+                    self.traces.append(trace)
+            elif sid == "NM1":
+                if self.member_nm1 is None:
+                    self.member_nm1 = seg
+            elif sid == "N3":
+                self.n3 = seg
+            elif sid == "N4":
+                self.n4 = seg
+            elif sid == "DMG":
+                self.dmg = seg
+            elif sid == "INS":
+                self.ins = seg
+            elif sid == "REF":
+                reference = self.shared.reference(seg)
+                if self.references is None:
+                    self.references = [reference]
+                else:
+                    self.references.append(reference)
+            elif sid == "DTP":
+                found = self.shared.date_range(seg, self.file_name)
+                if found is not None:
+                    if self.dates is None:
+                        self.dates = [found]
+                    else:
+                        self.dates.append(found)
+            elif sid == "AAA":
+                rejection = self.shared.rejection(seg)
+                if self.rejections is None:
+                    self.rejections = [rejection]
+                else:
+                    self.rejections.append(rejection)
+        except Exception as exc:  # kept for when (if ever) the block is read as a member
+            self.error = exc
+
+    def _close_benefit(self) -> None:
+        reader = self.benefit
+        if reader is not None:
+            benefit = reader.benefit()
+            self.benefit = None
+        else:
+            benefit = _plain_benefit(self.eb, self.file_name, self.shared)  # type: ignore[arg-type]
+        self.eb = None
+        if self.benefits is None:
+            self.benefits = [benefit]
+        else:
+            self.benefits.append(benefit)
+
+    def finish(self) -> None:
+        """The block's last segment has been read: build the member reading."""
+        if self.error is None:
+            try:
+                self.member = self._build_member()
+            except Exception as exc:
+                self.error = exc
+        # Only what the tree walk needs is kept.
+        self.eb = self.benefit = self.member_nm1 = self.n3 = self.n4 = self.dmg = self.ins = None
+        self.traces = self.references = self.dates = self.rejections = self.benefits = None
+        self.shared = None  # type: ignore[assignment]
+
+    def _build_member(self) -> EligibilityMember:
+        if self.eb is not None:
+            self._close_benefit()
+        nm1 = self.member_nm1
+        if nm1 is None:
+            raise position_error("member level lacks NM1", self.hl, self.file_name)
+        file_name = self.file_name
+        dmg = self.dmg
+        ins = self.ins
+        e = nm1.elements
+        if len(e) < 9:
+            e = e + _PAD
+        return EligibilityMember(
+            last_name=e[2] or None,
+            first_name=e[3] or None,
+            middle_name=e[4] or None,
+            suffix=e[6] or None,
+            member_id=e[8] or None,
+            entity_type=e[1] or "1",
+            address=address_from(self.n3, self.n4),
+            birth_date=read_d8(dmg, 2, file_name) if dmg is not None else None,
+            sex=opt(dmg[3]) if dmg is not None else None,
+            insured=opt(ins[1]) if ins is not None else None,
+            relationship=opt(ins[2]) if ins is not None else None,
+            maintenance_type=opt(ins[3]) if ins is not None else None,
+            maintenance_reason=opt(ins[4]) if ins is not None else None,
+            traces=tuple(self.traces) if self.traces else (),
+            references=tuple(self.references) if self.references else (),
+            dates=tuple(self.dates) if self.dates else (),
+            rejections=tuple(self.rejections) if self.rejections else (),
+            benefits=tuple(self.benefits) if self.benefits else (),
+        )
+
+    def as_member(self) -> EligibilityMember:
+        if self.error is not None:
+            raise self.error
+        assert self.member is not None
+        return self.member
+
+    def as_party(self) -> tuple[Party, tuple[Rejection, ...]]:
+        if self.party is None:
+            if self.nm1 is None:
+                raise position_error(f"HL level {self.level} lacks NM1", self.hl, self.file_name)
+            rejections = tuple(_rejection(s) for s in self.party_aaa or ())
+            self.party = (party_from(self.nm1), rejections)
+        return self.party
+
+
 class _BenefitReader:
-    def __init__(self, eb: Segment, file_name: str | None) -> None:
+    __slots__ = (
+        "dates",
+        "eb",
+        "entities",
+        "entity_nm1",
+        "file_name",
+        "in_loop",
+        "messages",
+        "n3",
+        "n4",
+        "references",
+        "rejections",
+        "shared",
+    )
+
+    def __init__(self, eb: Segment, file_name: str | None, shared: _Shared) -> None:
         self.eb = eb
         self.file_name = file_name
-        self.references: list[Reference] = []
-        self.dates: list[DateRange] = []
-        self.rejections: list[Rejection] = []
-        self.messages: list[str] = []
-        self.entities: list[RelatedEntity] = []
+        self.shared = shared
+        self.references: list[Reference] | None = None
+        self.dates: list[DateRange] | None = None
+        self.rejections: list[Rejection] | None = None
+        self.messages: list[str] | None = None
+        self.entities: list[RelatedEntity] | None = None
         self.entity_nm1: Segment | None = None
         self.n3: Segment | None = None
         self.n4: Segment | None = None
@@ -372,10 +671,13 @@ class _BenefitReader:
 
     def close_entity(self) -> None:
         if self.entity_nm1 is not None:
-            self.entities.append(
-                RelatedEntity(party=party_from(self.entity_nm1),
-                              address=address_from(self.n3, self.n4))
-            )  # fmt: skip
+            entity = RelatedEntity(
+                party=party_from(self.entity_nm1), address=address_from(self.n3, self.n4)
+            )
+            if self.entities is None:
+                self.entities = [entity]
+            else:
+                self.entities.append(entity)
         self.entity_nm1 = self.n3 = self.n4 = None
 
     def add(self, seg: Segment) -> None:
@@ -394,134 +696,138 @@ class _BenefitReader:
             elif sid == "N4":
                 self.n4 = seg
         elif sid == "REF":
-            self.references.append(_reference(seg))
+            if self.references is None:
+                self.references = []
+            self.references.append(self.shared.reference(seg))
         elif sid == "DTP":
-            found = _date_range(seg, self.file_name)
+            found = self.shared.date_range(seg, self.file_name)
             if found is not None:
+                if self.dates is None:
+                    self.dates = []
                 self.dates.append(found)
         elif sid == "AAA":
-            self.rejections.append(_rejection(seg))
+            if self.rejections is None:
+                self.rejections = []
+            self.rejections.append(self.shared.rejection(seg))
         elif sid == "MSG":
+            if self.messages is None:
+                self.messages = []
             self.messages.append(seg[1])
 
     def benefit(self) -> Benefit:
         self.close_entity()
-        eb = self.eb
-        f = self.file_name
-        return Benefit(
-            information=eb[1],
-            coverage_level=opt(eb[2]),
-            service_types=tuple(code for code in eb.repeats(3) if code),
-            insurance_type=opt(eb[4]),
-            plan_description=opt(eb[5]),
-            time_period=opt(eb[6]),
-            amount=_decimal(eb, 7, f),
-            percent=_decimal(eb, 8, f),
-            quantity_qualifier=opt(eb[9]),
-            quantity=_decimal(eb, 10, f),
-            authorization_required=opt(eb[11]),
-            in_network=opt(eb[12]),
-            references=tuple(self.references),
-            dates=tuple(self.dates),
-            rejections=tuple(self.rejections),
-            messages=tuple(self.messages),
-            entities=tuple(self.entities),
+        if (
+            self.references is None
+            and self.dates is None
+            and self.rejections is None
+            and self.messages is None
+            and self.entities is None
+        ):
+            return _plain_benefit(self.eb, self.file_name, self.shared)
+        return _build_benefit(
+            self.eb,
+            self.file_name,
+            self.shared,
+            references=tuple(self.references) if self.references else (),
+            dates=tuple(self.dates) if self.dates else (),
+            rejections=tuple(self.rejections) if self.rejections else (),
+            messages=tuple(self.messages) if self.messages else (),
+            entities=tuple(self.entities) if self.entities else (),
         )
 
 
-def _member(block: HLBlock, file_name: str | None) -> EligibilityMember:
-    nm1: Segment | None = None
-    n3 = n4 = dmg = ins = None
-    traces: list[Trace] = []
-    references: list[Reference] = []
-    dates: list[DateRange] = []
-    rejections: list[Rejection] = []
-    benefits: list[Benefit] = []
-    current: _BenefitReader | None = None
-    for seg in block.segments:
-        sid = seg.id
-        if sid == "EB":
-            if current is not None:
-                benefits.append(current.benefit())
-            current = _BenefitReader(seg, file_name)
-        elif current is not None:
-            current.add(seg)
-        elif sid == "TRN":
-            traces.append(
-                Trace(type_code=seg[1], number=seg[2], originator=opt(seg[3]),
-                      supplemental=opt(seg[4]))
-            )  # fmt: skip
-        elif sid == "NM1" and nm1 is None:
-            nm1 = seg
-        elif sid == "N3":
-            n3 = seg
-        elif sid == "N4":
-            n4 = seg
-        elif sid == "DMG":
-            dmg = seg
-        elif sid == "INS":
-            ins = seg
-        elif sid == "REF":
-            references.append(_reference(seg))
-        elif sid == "DTP":
-            found = _date_range(seg, file_name)
-            if found is not None:
-                dates.append(found)
-        elif sid == "AAA":
-            rejections.append(_rejection(seg))
-    if current is not None:
-        benefits.append(current.benefit())
-    if nm1 is None:
-        raise position_error("member level lacks NM1", block.hl, file_name)
-    return EligibilityMember(
-        last_name=opt(nm1[3]),
-        first_name=opt(nm1[4]),
-        middle_name=opt(nm1[5]),
-        suffix=opt(nm1[7]),
-        member_id=opt(nm1[9]),
-        entity_type=nm1[2] or "1",
-        address=address_from(n3, n4),
-        birth_date=read_d8(dmg, 2, file_name) if dmg is not None else None,
-        sex=opt(dmg[3]) if dmg is not None else None,
-        insured=opt(ins[1]) if ins is not None else None,
-        relationship=opt(ins[2]) if ins is not None else None,
-        maintenance_type=opt(ins[3]) if ins is not None else None,
-        maintenance_reason=opt(ins[4]) if ins is not None else None,
-        traces=tuple(traces),
-        references=tuple(references),
-        dates=tuple(dates),
-        rejections=tuple(rejections),
-        benefits=tuple(benefits),
+# Segments of the 2110 loop that the benefit reads (the rest are skipped).
+_BENEFIT_DETAIL = frozenset({"LS", "LE", "NM1", "N3", "N4", "REF", "DTP", "AAA", "MSG"})
+
+
+def _plain_benefit(eb: Segment, file_name: str | None, shared: _Shared) -> Benefit:
+    """An EB with no 2110 detail. The same EB is the same Benefit (the repetition separator is
+    the file's, and `shared` lives for one transaction set)."""
+    key = tuple(eb.elements)
+    found = shared.benefits.get(key)
+    if found is None:
+        found = shared.benefits[key] = _build_benefit(eb, file_name, shared)
+    return found
+
+
+def _build_benefit(
+    eb: Segment,
+    file_name: str | None,
+    shared: _Shared,
+    *,
+    references: tuple[Reference, ...] = (),
+    dates: tuple[DateRange, ...] = (),
+    rejections: tuple[Rejection, ...] = (),
+    messages: tuple[str, ...] = (),
+    entities: tuple[RelatedEntity, ...] = (),
+) -> Benefit:
+    f = file_name
+    e = eb.elements
+    if len(e) < 12:
+        e = e + _PAD
+    types = e[2]
+    return Benefit(
+        information=e[0],
+        coverage_level=e[1] or None,
+        service_types=tuple(code for code in types.split(eb.repetition) if code) if types else (),
+        insurance_type=e[3] or None,
+        plan_description=e[4] or None,
+        time_period=e[5] or None,
+        amount=shared.decimal(eb, 7, f) if e[6] else None,
+        percent=shared.decimal(eb, 8, f) if e[7] else None,
+        quantity_qualifier=e[8] or None,
+        quantity=shared.decimal(eb, 10, f) if e[9] else None,
+        authorization_required=e[10] or None,
+        in_network=e[11] or None,
+        references=references,
+        dates=dates,
+        rejections=rejections,
+        messages=messages,
+        entities=entities,
     )
 
 
-def _party_block(block: HLBlock, file_name: str | None) -> tuple[Party, tuple[Rejection, ...]]:
-    nm1 = next((s for s in block.segments if s.id == "NM1"), None)
-    if nm1 is None:
-        raise position_error(f"HL level {block.level} lacks NM1", block.hl, file_name)
-    rejections = tuple(_rejection(s) for s in block.segments if s.id == "AAA")
-    return party_from(nm1), rejections
+def _read_blocks(tx: Transaction) -> tuple[Segment | None, list[_Block]]:
+    """The BHT (the first one before any HL) and the transaction's HL blocks, in file order,
+    reading the body once without keeping its segments."""
+    file_name = tx.file_name
+    shared = _Shared()
+    bht: Segment | None = None
+    blocks: list[_Block] = []
+    block: _Block | None = None
+    for seg in tx.body:
+        if seg.id == "HL":
+            if block is not None:
+                block.finish()
+            block = _Block(seg, file_name, shared)
+            blocks.append(block)
+        elif block is not None:
+            block.add(seg)
+        elif bht is None and seg.id == "BHT":
+            bht = seg
+    if block is not None:
+        block.finish()
+    return bht, blocks
 
 
 def _parse_271_tx(tx: Transaction) -> Eligibility271:
     file_name = tx.file_name
-    header, blocks = hl_blocks(tx)
-    bht = header.get("BHT")
+    bht, blocks = _read_blocks(tx)
     if bht is None:
         raise missing_header(tx, "BHT")
-    children: dict[str, list[HLBlock]] = {}
+    children: dict[str, list[_Block]] = {}
     for block in blocks:
         children.setdefault(block.parent, []).append(block)
     responses: list[EligibilityResponse] = []
     for source_block in (b for b in blocks if b.level == "20"):
-        source, source_rejections = _party_block(source_block, file_name)
+        source, source_rejections = source_block.as_party()
         receivers = children.get(source_block.id, [])
         if not receivers:
             responses.append(
                 EligibilityResponse(source=source, source_rejections=source_rejections)
             )
         for receiver_block in receivers:
-            receiver, receiver_rejections = _party_block(receiver_block, file_name)
+            receiver, receiver_rejections = receiver_block.as_party()
             subscribers = children.get(receiver_block.id, [])
             if not subscribers:
                 responses.append(
@@ -533,8 +839,8 @@ def _parse_271_tx(tx: Transaction) -> Eligibility271:
                     )
                 )
             for sub_block in subscribers:
-                subscriber = _member(sub_block, file_name)
-                dep_blocks: list[HLBlock | None] = [*children.get(sub_block.id, [])] or [None]
+                subscriber = sub_block.as_member()
+                dep_blocks: list[_Block | None] = [*children.get(sub_block.id, [])] or [None]
                 for dep_block in dep_blocks:
                     responses.append(
                         EligibilityResponse(
@@ -543,9 +849,7 @@ def _parse_271_tx(tx: Transaction) -> Eligibility271:
                             receiver=receiver,
                             receiver_rejections=receiver_rejections,
                             subscriber=subscriber,
-                            dependent=(
-                                _member(dep_block, file_name) if dep_block is not None else None
-                            ),
+                            dependent=(dep_block.as_member() if dep_block is not None else None),
                         )
                     )
     return Eligibility271(
