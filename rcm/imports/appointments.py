@@ -7,28 +7,31 @@ without a UTC offset are wall-clock times in the practice's time zone and are st
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session, col
 
+from rcm.bulk import BulkWriter, as_uuid, gc_paused, id_hex, new_hex_id
 from rcm.imports.common import (
     ACCOUNT_PATTERN,
     EXTERNAL_ID_PATTERN,
+    FileMemo,
     ImportRejectedError,
     ImportResult,
     RowCheck,
     RowProblem,
     get_practice,
-    patients_by_account,
+    patient_keys,
     providers_by_npi,
     read_csv,
     record_import,
-    role_of,
-    set_changed,
     sha256_hex,
 )
+from rcm.imports.rows import hex_key, one_of, stored_text
 
 REQUIRED = ("appointment_id", "patient_account", "scheduled_at", "rendering_npi")
 OPTIONAL = ("visit_type", "status")
@@ -78,26 +81,33 @@ def import_appointments(
     actor: str = "import",
 ) -> ImportResult:
     """Create or update appointments. ImportRejectedError (nothing written) on any bad row."""
-    from rcm.models import Appointment, AppointmentStatus
+    with gc_paused():
+        return _import_appointments(session, practice_slug, data, source_name, actor)
+
+
+def _import_appointments(
+    session: Session, practice_slug: str, data: bytes, source_name: str, actor: str
+) -> ImportResult:
+    from rcm.models import Appointment
 
     practice = get_practice(session, practice_slug)
     zone = ZoneInfo(practice.timezone)
     sha256 = sha256_hex(data)
     csv_file = read_csv(data, source_name=source_name, required=REQUIRED, optional=OPTIONAL)
-    patients = patients_by_account(session, practice.id)
+    patients = patient_keys(
+        session, practice.id, {row.get("patient_account") for row in csv_file.rows} - {""}
+    )
     providers = providers_by_npi(session, practice.id)
-    existing = {
-        a.external_id: a
-        for a in session.exec(
-            select(Appointment).where(Appointment.practice_id == practice.id)
-        ).all()
-    }
+    existing = _stored(
+        session, practice.id, {row.get("appointment_id") for row in csv_file.rows} - {""}
+    )
 
     problems: list[RowProblem] = []
-    parsed: list[tuple[str, dict[str, Any]]] = []
+    memo = FileMemo()
+    parsed: list[_Appointment] = []
     first_line: dict[str, int] = {}
     for row in csv_file.rows:
-        check = RowCheck(source_name, row, problems)
+        check = RowCheck(source_name, row, problems, memo)
         before = len(problems)
         appointment_id = check.text(
             "appointment_id",
@@ -120,9 +130,9 @@ def import_appointments(
         provider = providers.get(npi) if npi else None
         if npi and provider is None:
             check.problem("rendering_npi", f"NPI {npi} is not a provider of this practice")
-        elif provider is not None and role_of(provider) not in CLINICIAN_ROLES:
+        elif provider is not None and provider.role not in CLINICIAN_ROLES:
             check.problem(
-                "rendering_npi", f"NPI {npi} is a {role_of(provider)} provider, not rendering"
+                "rendering_npi", f"NPI {npi} is a {provider.role} provider, not rendering"
             )
         visit_type = check.text("visit_type", required=False, max_length=64)
         status = check.choice("status", STATUSES, default="scheduled")
@@ -131,36 +141,77 @@ def import_appointments(
                 check.problem("appointment_id", f"duplicate of line {first_line[appointment_id]}")
             first_line.setdefault(appointment_id, row.line)
             current = existing.get(appointment_id)
-            if current is not None and patient is not None and current.patient_id != patient.id:
+            if current is not None and patient is not None and current.patient_id != patient:
                 check.problem("patient_account", "this appointment ID belongs to another patient")
         if len(problems) == before and appointment_id and patient and provider and scheduled_at:
             parsed.append(
-                (
+                _Appointment(
                     appointment_id,
-                    {
-                        "patient_id": patient.id,
-                        "provider_id": provider.id,
-                        "scheduled_at": scheduled_at,
-                        "visit_type": visit_type,
-                        "status": AppointmentStatus(status or "scheduled"),
-                    },
+                    patient,
+                    provider.id,
+                    scheduled_at,
+                    visit_type,
+                    status or "scheduled",
                 )
             )
     if problems:
         raise ImportRejectedError(source_name, problems)
 
-    created = updated = unchanged = 0
-    for appointment_id, values in parsed:
-        current = existing.get(appointment_id)
+    table = Appointment.__table__  # type: ignore[attr-defined]
+    writer = BulkWriter(session.connection())
+    stamp = writer.converter(table, "scheduled_at")
+    practice_key = id_hex(practice.id)
+    new_rows: list[tuple[Any, ...]] = []
+    changes: list[dict[str, Any]] = []
+    unchanged = 0
+    for appointment in parsed:
+        current = existing.get(appointment.external_id)
         if current is None:
-            session.add(Appointment(practice_id=practice.id, external_id=appointment_id, **values))
-            created += 1
-        elif set_changed(current, values):
-            session.add(current)
-            updated += 1
+            new_rows.append(
+                (
+                    new_hex_id(),
+                    practice_key,
+                    appointment.external_id,
+                    appointment.patient_id,
+                    appointment.provider_id,
+                    stamp(appointment.scheduled_at),
+                    appointment.visit_type,
+                    appointment.status,
+                )
+            )
+        elif (current.provider_id, current.scheduled_at, current.visit_type, current.status) != (
+            appointment.provider_id,
+            appointment.scheduled_at,
+            appointment.visit_type,
+            appointment.status,
+        ):
+            changes.append(
+                {
+                    "key": as_uuid(current.id),
+                    "provider": as_uuid(appointment.provider_id),
+                    "scheduled_at": appointment.scheduled_at,
+                    "visit_type": appointment.visit_type,
+                    "status": appointment.status,
+                }
+            )
         else:
             unchanged += 1
-    session.flush()
+    writer.insert(table, _NEW_APPOINTMENT_COLUMNS, new_rows)
+    if changes:
+        # A rescheduled or cancelled visit: every value column is written (those that did not
+        # change are written as they were), one executemany for the file.
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("key"))
+            .values(
+                provider_id=bindparam("provider"),
+                scheduled_at=bindparam("scheduled_at"),
+                visit_type=bindparam("visit_type"),
+                status=bindparam("status"),
+            ),
+            changes,
+        )
+    created, updated = len(new_rows), len(changes)
     result = ImportResult(
         kind="appointments",
         practice=practice_slug,
@@ -175,3 +226,50 @@ def import_appointments(
     record_import(session, practice_id=practice.id, actor=actor, result=result)
     session.flush()
     return result
+
+
+_NEW_APPOINTMENT_COLUMNS = (
+    "id",
+    "practice_id",
+    "external_id",
+    "patient_id",
+    "provider_id",
+    "scheduled_at",
+    "visit_type",
+    "status",
+)
+
+
+class _Appointment(NamedTuple):
+    """A checked row; keys are 32 hex digits, the status its stored value."""
+
+    external_id: str
+    patient_id: str
+    provider_id: str
+    scheduled_at: datetime
+    visit_type: str | None
+    status: str
+
+
+def _stored(session: Session, practice_id: uuid.UUID, external_ids: set[str]) -> dict[str, Any]:
+    """The practice's appointments the file names, by appointment ID, as plain rows."""
+    from rcm.models import Appointment
+
+    if not external_ids:
+        return {}
+    postgresql = session.connection().dialect.name == "postgresql"
+    rows = session.execute(
+        select(
+            col(Appointment.external_id),
+            hex_key(col(Appointment.id)).label("id"),
+            hex_key(col(Appointment.patient_id)).label("patient_id"),
+            hex_key(col(Appointment.provider_id)).label("provider_id"),
+            col(Appointment.scheduled_at),
+            col(Appointment.visit_type),
+            stored_text(col(Appointment.status)).label("status"),
+        ).where(
+            col(Appointment.practice_id) == practice_id,
+            one_of(col(Appointment.external_id), external_ids, postgresql),
+        )
+    )
+    return {row.external_id: row for row in rows}

@@ -11,15 +11,17 @@ encounter may already be on a claim: a changed charge is a corrected claim, not 
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlalchemy import select
+from sqlmodel import Session, col
 
+from rcm.bulk import BulkWriter, gc_paused, id_hex, new_hex_id
 from rcm.identifiers import (
     icd10_shape_problem,
     modifier_problem,
@@ -34,22 +36,23 @@ from rcm.identifiers import (
 from rcm.imports.common import (
     ACCOUNT_PATTERN,
     EXTERNAL_ID_PATTERN,
+    FileMemo,
     ImportRejectedError,
     ImportResult,
     RowCheck,
     RowProblem,
     get_practice,
-    patients_by_account,
-    payers_by_key,
+    patient_keys,
+    payer_keys,
     providers_by_npi,
     read_csv,
     record_import,
     role_of,
     sha256_hex,
 )
+from rcm.imports.rows import hex_key, key_in, one_of, stored_text, unindexed
+from rcm.models import ClaimType, Coverage, Diagnosis, Encounter, ServiceLine, utcnow
 
-# Rows per multi-row INSERT.
-_INSERT_CHUNK = 1000
 REQUIRED = (
     "encounter_id",
     "line_number",
@@ -185,40 +188,59 @@ def import_charges(
     Every row is checked first; ImportRejectedError (nothing written) lists each bad row by line
     number. Re-importing the same rows is a no-op. The caller commits.
     """
-    from rcm.models import (
-        ClaimType,
-        Coverage,
-        Diagnosis,
-        DiagnosisKind,
-        Encounter,
-        ServiceLine,
-        new_id,
-        utcnow,
-    )
+    with gc_paused():
+        return _import_charges(session, practice_slug, data, source_name, actor, today)
 
+
+def _import_charges(
+    session: Session,
+    practice_slug: str,
+    data: bytes,
+    source_name: str,
+    actor: str,
+    today: date | None,
+) -> ImportResult:
     practice = get_practice(session, practice_slug)
     today = today or date.today()
     sha256 = sha256_hex(data)
     csv_file = read_csv(data, source_name=source_name, required=REQUIRED, optional=OPTIONAL)
-    patients = patients_by_account(session, practice.id)
+    postgresql = session.connection().dialect.name == "postgresql"
+    # Keys are 32 hex digits throughout (rcm.bulk), as read and as written.
+    patients = patient_keys(
+        session, practice.id, {row.get("patient_account") for row in csv_file.rows} - {""}
+    )
     providers = providers_by_npi(session, practice.id)
-    payers = payers_by_key(session)
-    coverages: dict[uuid.UUID, list[Any]] = {}
-    for active in session.exec(
-        select(Coverage).where(Coverage.practice_id == practice.id, Coverage.active == True)  # noqa: E712
-    ).all():
-        coverages.setdefault(active.patient_id, []).append(active)
+    payers = payer_keys(session)
+    coverages: dict[str, list[Any]] = {}
+    if patients:
+        for active in session.execute(
+            select(
+                hex_key(col(Coverage.id)).label("id"),
+                hex_key(col(Coverage.patient_id)).label("patient_id"),
+                hex_key(col(Coverage.payer_id)).label("payer_id"),
+                col(Coverage.member_id),
+                col(Coverage.effective_date),
+                col(Coverage.termination_date),
+            ).where(
+                unindexed(col(Coverage.practice_id)) == practice.id,
+                col(Coverage.active).is_(True),
+                key_in(col(Coverage.patient_id), set(patients.values()), postgresql),
+            )
+        ):
+            coverages.setdefault(active.patient_id, []).append(active)
     default_claim_type = str(
         getattr(practice.default_claim_type, "value", practice.default_claim_type)
     )
 
     problems: list[RowProblem] = []
+    memo = FileMemo()
+    known_codes: dict[str, bool] = {}  # each code of the file: is it an ICD-10-CM code
     encounters: dict[str, _Encounter] = {}
     seen_keys: dict[tuple[str, int], int] = {}
     bad_encounters: set[str] = set()
 
     for row in csv_file.rows:
-        check = RowCheck(source_name, row, problems)
+        check = RowCheck(source_name, row, problems, memo)
         before = len(problems)
         external_id = check.text(
             "encounter_id",
@@ -258,7 +280,9 @@ def import_charges(
                 check.problem("diagnosis_codes", "a code is repeated")
             else:
                 for position, code in enumerate(codes, start=1):
-                    if icd10_shape_problem(code) or not _icd_exists(code):
+                    if code not in known_codes:
+                        known_codes[code] = not icd10_shape_problem(code) and _icd_exists(code)
+                    if not known_codes[code]:
                         check.problem(
                             "diagnosis_codes", f"code {position} is not an ICD-10-CM code"
                         )
@@ -339,8 +363,8 @@ def import_charges(
         member_id = check.text("member_id", max_length=80)
         coverage: Any = None
         if patient is not None and payer_key in payers and member_id:
-            payer_id = payers[payer_key].id
-            for candidate in coverages.get(patient.id, []):
+            payer_id = payers[payer_key]
+            for candidate in coverages.get(patient, []):
                 if candidate.payer_id == payer_id and candidate.member_id == member_id:
                     coverage = candidate
             if coverage is None:
@@ -421,45 +445,43 @@ def import_charges(
         if not encounter.values:
             assert patient is not None and coverage is not None and payer_key is not None
             encounter.values = {
-                "patient_id": patient.id,
+                "patient_id": patient,
                 "coverage_id": coverage.id,
-                "payer_id": payers[payer_key].id,
+                "payer_id": payers[payer_key],
                 "rendering_provider_id": providers[rendering_npi].id if rendering_npi else None,
                 "referring_provider_id": providers[referring_npi].id if referring_npi else None,
                 "facility_provider_id": providers[facility_npi].id if facility_npi else None,
                 "place_of_service": row.get("place_of_service") or None,
-                "claim_type": ClaimType(claim_type or default_claim_type),
+                "claim_type": ClaimType(claim_type or default_claim_type).value,
                 "prior_authorization": row.get("prior_authorization") or None,
                 "type_of_bill": header["type_of_bill"] or None,
                 "patient_status": header["patient_status"] or None,
             }
 
     # Compare with what an earlier import stored.
-    existing = {
-        e.external_id: e
-        for e in session.exec(
-            select(Encounter).where(
-                Encounter.practice_id == practice.id,
-                Encounter.external_id.in_(list(encounters)),  # type: ignore[attr-defined]
-            )
-        ).all()
-    }
-    stored_lines: dict[uuid.UUID, dict[int, Any]] = {}
-    stored_codes: dict[uuid.UUID, list[str]] = {}
+    existing = _stored_encounters(session, practice.id, list(encounters), postgresql)
+    stored_lines: dict[str, dict[int, Any]] = {}
+    stored_codes: dict[str, list[str]] = {}
     if existing:
-        ids = [e.id for e in existing.values()]
-        for service_line in session.exec(
-            select(ServiceLine).where(ServiceLine.encounter_id.in_(ids))  # type: ignore[attr-defined]
-        ).all():
+        keys = [e.id for e in existing.values()]
+        for service_line in session.execute(
+            select(*_STORED_LINE_COLUMNS).where(
+                unindexed(col(ServiceLine.practice_id)) == practice.id,
+                key_in(col(ServiceLine.encounter_id), keys, postgresql),
+            )
+        ):
             stored_lines.setdefault(service_line.encounter_id, {})[service_line.line_number] = (
                 service_line
             )
-        for diagnosis in session.exec(
-            select(Diagnosis)
-            .where(Diagnosis.encounter_id.in_(ids))  # type: ignore[attr-defined]
-            .order_by(Diagnosis.sequence)  # type: ignore[arg-type]
-        ).all():
-            stored_codes.setdefault(diagnosis.encounter_id, []).append(diagnosis.code)
+        for encounter_id, code in session.execute(
+            select(hex_key(col(Diagnosis.encounter_id)), col(Diagnosis.code))
+            .where(
+                unindexed(col(Diagnosis.practice_id)) == practice.id,
+                key_in(col(Diagnosis.encounter_id), keys, postgresql),
+            )
+            .order_by(col(Diagnosis.sequence))
+        ):
+            stored_codes.setdefault(encounter_id, []).append(code)
     for external_id, encounter in encounters.items():
         stored = existing.get(external_id)
         if stored is None or external_id in bad_encounters:
@@ -481,62 +503,18 @@ def import_charges(
         "service_lines": {"created": 0, "unchanged": 0},
         "diagnoses": {"created": 0, "unchanged": 0},
     }
-    # Plain rows through one multi-row INSERT per table: building an ORM object and flushing
-    # once per encounter cost three quarters of the import (benchmarks/README.md, Scale).
-    now = utcnow()
-    encounter_rows: list[dict[str, Any]] = []
-    diagnosis_rows: list[dict[str, Any]] = []
-    line_rows: list[dict[str, Any]] = []
+    writer = _ChargeRows(BulkWriter(session.connection()), id_hex(practice.id), sha256)
     for external_id, encounter in encounters.items():
         if external_id in existing:
             counts["encounters"]["unchanged"] += 1
             counts["service_lines"]["unchanged"] += len(encounter.lines)
             counts["diagnoses"]["unchanged"] += len(encounter.codes)
             continue
-        encounter_id = new_id()
-        encounter_rows.append(
-            {
-                "id": encounter_id,
-                "practice_id": practice.id,
-                "external_id": external_id,
-                "service_date": min(line.service_date for line in encounter.lines),
-                "import_sha256": sha256,
-                "created_at": now,
-                **encounter.values,
-            }
-        )
-        for sequence, code in enumerate(encounter.codes, start=1):
-            diagnosis_rows.append(
-                {
-                    "id": new_id(),
-                    "practice_id": practice.id,
-                    "encounter_id": encounter_id,
-                    "sequence": sequence,
-                    "code": code,
-                    "kind": DiagnosisKind(_diagnosis_kind(sequence, code)),
-                }
-            )
-        for line in encounter.lines:
-            line_rows.append(
-                {
-                    "id": new_id(),
-                    "practice_id": practice.id,
-                    "encounter_id": encounter_id,
-                    "line_number": line.line_number,
-                    **line.values(),
-                }
-            )
+        writer.add(encounter)
         counts["encounters"]["created"] += 1
         counts["service_lines"]["created"] += len(encounter.lines)
         counts["diagnoses"]["created"] += len(encounter.codes)
-    session.flush()
-    for model, rows in (
-        (Encounter, encounter_rows),
-        (Diagnosis, diagnosis_rows),
-        (ServiceLine, line_rows),
-    ):
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            session.execute(insert(model), rows[start : start + _INSERT_CHUNK])
+    writer.write()
     result = ImportResult(
         kind="charges",
         practice=practice_slug,
@@ -551,6 +529,172 @@ def import_charges(
     record_import(session, practice_id=practice.id, actor=actor, result=result)
     session.flush()
     return result
+
+
+# What an earlier import stored, as `_Encounter.values` and `_Line.values` hold it.
+_STORED_ENCOUNTER_COLUMNS = (
+    col(Encounter.external_id),
+    hex_key(col(Encounter.id)).label("id"),
+    hex_key(col(Encounter.patient_id)).label("patient_id"),
+    hex_key(col(Encounter.coverage_id)).label("coverage_id"),
+    hex_key(col(Encounter.payer_id)).label("payer_id"),
+    hex_key(col(Encounter.rendering_provider_id)).label("rendering_provider_id"),
+    hex_key(col(Encounter.referring_provider_id)).label("referring_provider_id"),
+    hex_key(col(Encounter.facility_provider_id)).label("facility_provider_id"),
+    col(Encounter.place_of_service),
+    stored_text(col(Encounter.claim_type)).label("claim_type"),
+    col(Encounter.prior_authorization),
+    col(Encounter.type_of_bill),
+    col(Encounter.patient_status),
+)
+_STORED_LINE_COLUMNS = (
+    hex_key(col(ServiceLine.encounter_id)).label("encounter_id"),
+    col(ServiceLine.line_number),
+    col(ServiceLine.procedure_code),
+    col(ServiceLine.modifiers),
+    col(ServiceLine.units),
+    col(ServiceLine.charge),
+    col(ServiceLine.diagnosis_pointers),
+    col(ServiceLine.service_date),
+    col(ServiceLine.revenue_code),
+)
+
+
+def _stored_encounters(
+    session: Session, practice_id: uuid.UUID, external_ids: list[str], postgresql: bool
+) -> dict[str, Any]:
+    if not external_ids:
+        return {}
+    rows = session.execute(
+        select(*_STORED_ENCOUNTER_COLUMNS).where(
+            col(Encounter.practice_id) == practice_id,
+            one_of(col(Encounter.external_id), external_ids, postgresql),
+        )
+    )
+    return {row.external_id: row for row in rows}
+
+
+_ENCOUNTER_COLUMNS = (
+    "id",
+    "practice_id",
+    "external_id",
+    "patient_id",
+    "coverage_id",
+    "payer_id",
+    "rendering_provider_id",
+    "referring_provider_id",
+    "facility_provider_id",
+    "place_of_service",
+    "claim_type",
+    "prior_authorization",
+    "type_of_bill",
+    "patient_status",
+    "service_date",
+    "import_sha256",
+    "created_at",
+)
+_DIAGNOSIS_COLUMNS = ("id", "practice_id", "encounter_id", "sequence", "code", "kind")
+_LINE_COLUMNS = (
+    "id",
+    "practice_id",
+    "encounter_id",
+    "line_number",
+    "procedure_code",
+    "modifiers",
+    "units",
+    "charge",
+    "diagnosis_pointers",
+    "service_date",
+    "revenue_code",
+)
+
+
+class _ChargeRows:
+    """New encounters with their diagnoses and service lines, kept as tuples and inserted
+    with one executemany (SQLite) or COPY (PostgreSQL) per table by `write`."""
+
+    def __init__(self, writer: BulkWriter, practice_id: str, sha256: str) -> None:
+        self.writer = writer
+        self.practice_id = practice_id
+        self.sha256 = sha256
+        lines = ServiceLine.__table__  # type: ignore[attr-defined]
+        self._day = writer.converter(lines, "service_date")
+        self._units = writer.converter(lines, "units")
+        self._money = writer.converter(lines, "charge")
+        self._json: dict[tuple[Any, ...], str] = {}
+        self._stamp = writer.converter(
+            Encounter.__table__,  # type: ignore[attr-defined]
+            "created_at",
+        )(utcnow())
+        self.encounters: list[tuple[Any, ...]] = []
+        self.diagnoses: list[tuple[Any, ...]] = []
+        self.lines: list[tuple[Any, ...]] = []
+
+    def _as_json(self, values: list[Any]) -> str:
+        key = tuple(values)
+        found = self._json.get(key)
+        if found is None:
+            found = self._json[key] = json.dumps(values)
+        return found
+
+    def add(self, encounter: _Encounter) -> None:
+        encounter_id = new_hex_id()
+        practice_id = self.practice_id
+        values = encounter.values
+        self.encounters.append(
+            (
+                encounter_id,
+                practice_id,
+                encounter.external_id,
+                values["patient_id"],
+                values["coverage_id"],
+                values["payer_id"],
+                values["rendering_provider_id"],
+                values["referring_provider_id"],
+                values["facility_provider_id"],
+                values["place_of_service"],
+                values["claim_type"],
+                values["prior_authorization"],
+                values["type_of_bill"],
+                values["patient_status"],
+                self._day(min(line.service_date for line in encounter.lines)),
+                self.sha256,
+                self._stamp,
+            )
+        )
+        for sequence, code in enumerate(encounter.codes, start=1):
+            self.diagnoses.append(
+                (
+                    new_hex_id(),
+                    practice_id,
+                    encounter_id,
+                    sequence,
+                    code,
+                    _diagnosis_kind(sequence, code),
+                )
+            )
+        for line in encounter.lines:
+            self.lines.append(
+                (
+                    new_hex_id(),
+                    practice_id,
+                    encounter_id,
+                    line.line_number,
+                    line.procedure_code,
+                    self._as_json(line.modifiers),
+                    self._units(line.units),
+                    self._money(line.charge),
+                    self._as_json(line.pointers),
+                    self._day(line.service_date),
+                    line.revenue_code,
+                )
+            )
+
+    def write(self) -> None:
+        insert = self.writer.insert
+        insert(Encounter.__table__, _ENCOUNTER_COLUMNS, self.encounters)  # type: ignore[attr-defined]
+        insert(Diagnosis.__table__, _DIAGNOSIS_COLUMNS, self.diagnoses)  # type: ignore[attr-defined]
+        insert(ServiceLine.__table__, _LINE_COLUMNS, self.lines)  # type: ignore[attr-defined]
 
 
 def _compare_with_stored(

@@ -12,13 +12,14 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from rcm.errors import ConfigError, RcmError
 from rcm.identifiers import (
@@ -27,6 +28,7 @@ from rcm.identifiers import (
     state_problem,
     zip_problem,
 )
+from rcm.imports.rows import hex_key, one_of, stored_text
 from rcm.logging import logger
 
 MAX_PROBLEMS_LISTED = 200
@@ -189,13 +191,29 @@ def parse_date(text: str) -> date | None:
     return None
 
 
+@dataclass
+class FileMemo:
+    """Values that repeat down one file (dates of service, NPIs), checked once per value.
+    Kept for one file only: the dates are PHI."""
+
+    dates: dict[str, date | None] = field(default_factory=dict)
+    npi_problems: dict[str, str | None] = field(default_factory=dict)
+
+
 class RowCheck:
     """Reads typed values from one row, collecting a problem per bad cell."""
 
-    def __init__(self, source_name: str, row: CsvRow, problems: list[RowProblem]) -> None:
+    def __init__(
+        self,
+        source_name: str,
+        row: CsvRow,
+        problems: list[RowProblem],
+        memo: FileMemo | None = None,
+    ) -> None:
         self.source_name = source_name
         self.row = row
         self.problems = problems
+        self.memo = memo if memo is not None else FileMemo()
 
     @property
     def line(self) -> int:
@@ -237,7 +255,10 @@ class RowCheck:
         return value
 
     def npi(self, column: str, *, required: bool = True) -> str | None:
-        return self.checked(column, npi_problem(self.row.get(column)), required=required)
+        value = self.row.get(column)
+        known = self.memo.npi_problems
+        problem = known[value] if value in known else known.setdefault(value, npi_problem(value))
+        return self.checked(column, problem, required=required)
 
     def state(self, column: str, *, required: bool = True) -> str | None:
         value = self.row.get(column).upper()
@@ -273,7 +294,8 @@ class RowCheck:
             if required:
                 self.problem(column, "required")
             return None
-        parsed = parse_date(value)
+        known = self.memo.dates
+        parsed = known[value] if value in known else known.setdefault(value, parse_date(value))
         if parsed is None:
             self.problem(column, "not a date (YYYY-MM-DD or MM/DD/YYYY)")
             return None
@@ -371,11 +393,51 @@ def patients_by_account(session: Session, practice_id: uuid.UUID) -> dict[str, A
     return {p.account_number: p for p in rows}
 
 
-def providers_by_npi(session: Session, practice_id: uuid.UUID) -> dict[str, Any]:
+def patient_keys(
+    session: Session, practice_id: uuid.UUID, accounts: Collection[str]
+) -> dict[str, str]:
+    """The key (32 hex digits) of each of the practice's patients named in `accounts`, by
+    account number: only the file's patients, as plain rows (a practice has tens of
+    thousands)."""
+    from rcm.models import Patient
+
+    if not accounts:
+        return {}
+    postgresql = session.connection().dialect.name == "postgresql"
+    rows = session.execute(
+        sa_select(col(Patient.account_number), hex_key(col(Patient.id))).where(
+            col(Patient.practice_id) == practice_id,
+            one_of(col(Patient.account_number), accounts, postgresql),
+        )
+    )
+    return {account: key for account, key in rows}
+
+
+def payer_keys(session: Session) -> dict[str, str]:
+    """Every payer's key (32 hex digits) by payer key."""
+    from rcm.models import Payer
+
+    return {
+        payer: key
+        for payer, key in session.execute(sa_select(col(Payer.key), hex_key(col(Payer.id))))
+    }
+
+
+class ProviderKey(NamedTuple):
+    id: str  # 32 hex digits
+    role: str
+
+
+def providers_by_npi(session: Session, practice_id: uuid.UUID) -> dict[str, ProviderKey]:
+    """The practice's providers by NPI: key and role, as plain rows."""
     from rcm.models import Provider
 
-    rows = session.exec(select(Provider).where(Provider.practice_id == practice_id)).all()
-    return {p.npi: p for p in rows}
+    rows = session.execute(
+        sa_select(
+            col(Provider.npi), hex_key(col(Provider.id)), stored_text(col(Provider.role))
+        ).where(col(Provider.practice_id) == practice_id)
+    )
+    return {npi: ProviderKey(key, role) for npi, key, role in rows}
 
 
 def role_of(provider: Any) -> str:

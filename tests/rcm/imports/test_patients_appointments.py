@@ -202,9 +202,23 @@ def test_rescheduled_appointment_is_updated(
     rows = read_rows(example(RIVERSIDE, "appointments"))
     _appointments(session, rows)
     session.commit()
+    from rcm.models import Appointment, AppointmentStatus
+
+    before = {a.external_id: a.model_dump() for a in session.exec(select(Appointment)).all()}
     rows[0]["scheduled_at"] = "2026-11-24 10:00"
+    rows[1]["status"] = "cancelled"
     result = _appointments(session, rows)
-    assert (result.created, result.updated, result.unchanged) == (0, 1, 4)
+    assert (result.created, result.updated, result.unchanged) == (0, 2, 3)
+    session.commit()
+    session.expire_all()
+    after = {a.external_id: a.model_dump() for a in session.exec(select(Appointment)).all()}
+    moved, cancelled = rows[0]["appointment_id"], rows[1]["appointment_id"]
+    assert after[moved]["scheduled_at"] == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    assert after[cancelled]["status"] == AppointmentStatus.CANCELLED
+    for external_id, values in before.items():
+        changed = {k for k in values if values[k] != after[external_id][k]}
+        expected = {moved: {"scheduled_at"}, cancelled: {"status"}}.get(external_id, set())
+        assert changed == expected, external_id
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,98 @@
+"""Reading what an import compares against as plain rows of the columns it needs.
+
+An import checks a file against the practice's patients, providers, coverages and what earlier
+imports stored. Loading those as ORM instances (an identity-map entry, change tracking and a
+UUID object per key for every row) cost more than the import's own checks; here keys are read
+as the 32 hex digits rcm.bulk writes, enums as their stored text, and a set of wanted values is
+one bound parameter however many there are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Dialect,
+    String,
+    TypeDecorator,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+def _as_hex(value: Any) -> Any:
+    return value if value is None or value.__class__ is str else value.hex
+
+
+class _HexKey(TypeDecorator[Any]):
+    """A UUID column compared with 32 hex digits: SQLite stores that text, and PostgreSQL
+    casts the parameter to uuid."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        return None
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        return None if dialect.name == "sqlite" else _as_hex
+
+
+_KEY = _HexKey()
+
+
+class hex_key(FunctionElement[str]):
+    """A UUID key in a select list as 32 hex digits: SQLite stores them so, PostgreSQL encodes
+    them itself, which is cheaper than a UUID object per value in the driver."""
+
+    type = String()
+    name = "hex_key"
+    inherit_cache = True
+
+
+@compiles(hex_key)
+def _hex_key_default(element: hex_key, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(hex_key, "postgresql")
+def _hex_key_postgresql(element: hex_key, compiler: Any, **kw: Any) -> str:
+    return f"encode(uuid_send({compiler.process(element.clauses, **kw)}), 'hex')"
+
+
+def stored_text(column: Any) -> Any:
+    """An enum column as its stored value, without building the enum."""
+    return type_coerce(column, String)
+
+
+def key_in(column: Any, keys: Collection[str], postgresql: bool) -> Any:
+    """`column IN (keys)` for a UUID column and keys as hex digits (see `one_of`)."""
+    return one_of(type_coerce(column, _KEY), keys, postgresql, _KEY)
+
+
+def one_of(column: Any, values: Collection[Any], postgresql: bool, type_: Any = None) -> Any:
+    """`column IN (values)` with one parameter however many values: PostgreSQL
+    `column = ANY(array)`, SQLite `column IN (SELECT value FROM json_each(?))`. Both use the
+    column's index, and neither meets a limit on bound parameters (a first import can name
+    100,000 encounters)."""
+    if postgresql:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(type_ or String())))
+    each = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+    return column.in_(select(each.table_valued("value").c.value))
+
+
+def unindexed(column: Any) -> Any:
+    """`column` in a form no index serves. For `practice_id = ? AND encounter_id IN (...)` a
+    planner without statistics (SQLite always, PostgreSQL right after a bulk load) may pick the
+    practice_id index and read every row of the practice; written this way the practice is
+    still checked on every row, and the selective index is the only choice."""
+    return func.coalesce(column, column)
