@@ -11,6 +11,8 @@ it in a process pool). Prints one JSON line per figure:
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -22,8 +24,8 @@ from typing import Any
 BASELINE_CLAIMS_PER_SECOND = 1000
 
 
-def _setup(session: Any, claims: int) -> Any:
-    from sqlalchemy import insert
+def _setup(session: Any, claims: int, *, slug: str = "bench") -> Any:
+    from sqlalchemy import insert, select
 
     from rcm.identifiers import make_npi
     from rcm.models import (
@@ -43,7 +45,7 @@ def _setup(session: Any, claims: int) -> Any:
     )
 
     practice = Practice(
-        slug="bench",
+        slug=slug,
         name="BENCH CLINIC",
         billing_npi=make_npi("123456789"),
         tin="123456789",
@@ -56,7 +58,9 @@ def _setup(session: Any, claims: int) -> Any:
         clearinghouse="sandbox",
         clearinghouse_account="SUBMIT01",
     )
-    payer = Payer(key="bench-payer", name="BENCH PLAN", payer_id="99999")
+    payer = session.execute(
+        select(Payer).where(Payer.key == "bench-payer")  # type: ignore[arg-type]
+    ).scalar_one_or_none() or Payer(key="bench-payer", name="BENCH PLAN", payer_id="99999")
     session.add_all([practice, payer])
     session.flush()
     provider = Provider(
@@ -248,5 +252,171 @@ def run(claims: int = 20_000, per_file: int = 5000, workers: int = 2) -> list[di
     return records
 
 
+# --------------------------------------------------------------------------------------------
+# Build and gate, practice by practice or overlapped (`run_gate`)
+# --------------------------------------------------------------------------------------------
+
+GATE_MODES = ("sequential", "overlapped")
+
+
+def _gate_sequential(engine: Any, practices: list[list[Any]], pool: Any) -> list[Any]:
+    """What the submission stage did per practice: build its files, wait for the pool's
+    verdicts, record them (tasks.claims.build_and_gate_many per practice)."""
+    from sqlmodel import Session
+
+    from rcm.batching import build_and_gate_all
+
+    outcomes: list[Any] = []
+    for ids in practices:
+        with Session(engine) as session:
+            outcomes += build_and_gate_all(session, ids, executor=pool)
+            session.commit()
+    return outcomes
+
+
+def _gate_overlapped(engine: Any, practices: list[list[Any]], pool: Any) -> list[Any]:
+    """Every practice's files built and handed to the pool first (start_gate, a session each,
+    nothing written), then the verdicts recorded practice by practice (finish_gate)."""
+    from sqlmodel import Session
+
+    from rcm.batching import finish_gate, start_gate
+
+    started = []
+    for ids in practices:
+        with Session(engine) as session:
+            started.append(start_gate(session, ids, executor=pool))
+            session.commit()
+    outcomes: list[Any] = []
+    for tickets in started:
+        with Session(engine) as session:
+            outcomes += finish_gate(session, tickets)
+            session.commit()
+    return outcomes
+
+
+def _cpu_of(pids: list[int]) -> float | None:
+    """User + system CPU seconds of these processes so far (Linux /proc), or None."""
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def run_gate(
+    practices: int = 10,
+    claims: int = 1000,
+    workers: int = 2,
+    modes: tuple[str, ...] = GATE_MODES,
+    rounds: int = 1,
+) -> list[dict[str, Any]]:
+    """Build and gate `practices` × `claims` READY 837P claims (one file per practice) on the
+    real validation pool (tasks._validation_pool.ValidationPool, forkserver, `workers`
+    processes, warmed before timing), each mode on its own copy of the practices, the modes
+    alternated over `rounds`. Figures per mode: claims/s over the wall (median of the rounds)
+    and the main process's CPU seconds (building and recording; pyx12 runs in the workers).
+    The two modes do the same work; what separates their walls is how long the main thread
+    sits waiting for verdicts while it could be building."""
+    from sqlmodel import Session
+
+    from connectors.db import make_engine, upgrade
+    from rcm.batching import EnvelopeSettings, assign_batches
+    from tasks._validation_pool import ValidationPool
+
+    workload = (
+        f"{practices} practices x {claims} READY 837P claims (2 lines each, one file per "
+        f"practice), pyx12 on the validation pool ({workers} workers), SQLite"
+    )
+    runners = {"sequential": _gate_sequential, "overlapped": _gate_overlapped}
+    order = [m for r in range(rounds) for m in (modes if r % 2 == 0 else modes[::-1])]
+    times: dict[str, list[tuple[float, float, float]]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'gate.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        envelope = EnvelopeSettings(sender_id="RCMSUBMITTER", receiver_id="RCMSANDBOX")
+        batches: list[list[list[Any]]] = []
+        with Session(engine) as session:
+            for run_number in range(len(order)):
+                ids = []
+                for p in range(practices):
+                    practice_id = _setup(session, claims, slug=f"gate-{run_number}-{p}")
+                    assigned = assign_batches(
+                        session,
+                        practice_id=practice_id,
+                        profile_name="sandbox",
+                        envelope=envelope,
+                        now=datetime(2026, 11, 21, 14, 30, tzinfo=UTC),
+                    )
+                    session.commit()
+                    ids.append([i.id for i in assigned])
+                batches.append(ids)
+        pool = ValidationPool(workers)
+        try:
+            # Start and warm every worker (maps loaded) before timing.
+            warm = [pool.submit(time.sleep, 0.5) for _ in range(workers)]
+            for future in warm:
+                future.result()
+            for mode, ids in zip(order, batches, strict=True):
+                pids = pool.worker_pids()
+                before = _cpu_of(pids)
+                started, cpu = time.perf_counter(), time.process_time()
+                outcomes = runners[mode](engine, ids, pool)
+                wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+                after = _cpu_of(pids)
+                if before is None or after is None or pool.worker_pids() != pids:
+                    workers_cpu = float("nan")  # no /proc, or a worker was replaced
+                else:
+                    workers_cpu = after - before
+                times[mode].append((wall, cpu, workers_cpu))
+                if any(not o.passed for o in outcomes):
+                    raise RuntimeError(f"{mode}: a benchmark file failed the gate")
+        finally:
+            pool.shutdown()
+            engine.dispose()
+
+    total = practices * claims
+    records = []
+    for mode in modes:
+        wall = statistics.median(t[0] for t in times[mode])
+        cpu = statistics.median(t[1] for t in times[mode])
+        workers_cpu = statistics.median(t[2] for t in times[mode])
+        for name, value, unit in (
+            (f"batch_gate_{mode}_wall", total / wall, "claims/s"),
+            (f"batch_gate_{mode}_main_cpu", cpu, "s"),
+            (f"batch_gate_{mode}_workers_cpu", workers_cpu, "s"),
+            # Cores our processes kept busy: on free cores sequential stays near 1 (the main
+            # thread and the pool take turns), overlapped approaches 1 + the workers.
+            (f"batch_gate_{mode}_cores_busy", (cpu + workers_cpu) / wall, "cores"),
+        ):
+            records.append(
+                {
+                    "name": name,
+                    "value": round(value, 1 if unit == "claims/s" else 2),
+                    "load": round(os.getloadavg()[0], 1),
+                    "unit": unit,
+                    "workload": workload,
+                    "baseline": None,
+                    "runs": [round(t[0], 2) for t in times[mode]],
+                }
+            )
+    for line in records:
+        print(json.dumps(line), flush=True)
+    return records
+
+
 if __name__ == "__main__":
-    run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    if len(sys.argv) > 1 and sys.argv[1] == "gate":
+        # python -m benchmarks.batch_bench gate [PRACTICES] [CLAIMS] [ROUNDS] [MODE,...]
+        args = sys.argv[2:]
+        run_gate(
+            practices=int(args[0]) if args else 10,
+            claims=int(args[1]) if len(args) > 1 else 1000,
+            rounds=int(args[2]) if len(args) > 2 else 1,
+            modes=tuple(args[3].split(",")) if len(args) > 3 else GATE_MODES,
+        )
+    else:
+        run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)

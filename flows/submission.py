@@ -89,10 +89,22 @@ def submit_for(
     reports = {ref.slug: RunReport(f"Claim submission {today}", ref.slug) for ref in refs}
     live = _connected(refs, summaries)
     outbound: list[OutboundFile] = []
+    # Two passes: every practice's claims and batches first, each practice's files handed to
+    # the pyx12 pool as they are assigned (start_gate), so the pool validates while the next
+    # practice is prepared; then the verdicts recorded practice by practice.
+    prepared: list[tuple[PracticeRef, list[claim_tasks.BuiltFile]]] = []
     for ref in live:
         summary = summaries[ref.slug]
         try:
-            pending = _prepare(ref, today, source, summary, held_ids[ref.slug], interchange_id)
+            pending = _prepare(
+                ref,
+                today,
+                source,
+                summary,
+                held_ids[ref.slug],
+                interchange_id,
+                start_gate=len(live) > 1,
+            )
         except Exception as exc:
             if len(refs) == 1:
                 raise
@@ -106,6 +118,9 @@ def submit_for(
             )
         if interchange_id is not None:
             pending = [p for p in pending if p.interchange_id == interchange_id]
+        prepared.append((ref, pending))
+    for ref, pending in prepared:
+        summary = summaries[ref.slug]
         try:
             built = _build(pending, source)
         except Exception as exc:
@@ -187,8 +202,14 @@ def _prepare(
     summary: SubmissionSummary,
     held_ids: list[uuid.UUID],
     interchange_id: uuid.UUID | None,
+    start_gate: bool = False,
 ) -> list[claim_tasks.BuiltFile]:
-    """Inbox → claims → scrub → batches; returns the interchanges waiting to be sent."""
+    """Inbox → claims → scrub → batches; returns the interchanges waiting to be sent.
+
+    With `start_gate`, the assigned files are also built and handed to the pyx12 pool before
+    returning, without waiting for the verdicts: the pool validates them while the caller
+    prepares the next practice, and `_build` records them (a file is archived and uploaded
+    only after that). A start that fails changes nothing: `_build` builds and gates the file."""
     if interchange_id is None:
         summary.imported_files = import_inbox(ref.slug, ("patients", "charges"), source)
         created = claim_tasks.create_claims(ref.id, today, source)
@@ -199,11 +220,19 @@ def _prepare(
         claim_tasks.assign_batches(
             ref.id, ref.clearinghouse, ref.clearinghouse_account, utcnow(), source
         )
-    return claim_tasks.pending_interchanges(ref.id)
+    pending = claim_tasks.pending_interchanges(ref.id)
+    assigned = [p.interchange_id for p in pending if p.status == "assigned"]
+    if start_gate and interchange_id is None and assigned:
+        try:
+            claim_tasks.build_and_gate_many(quote(assigned), source, record=False)
+        except Exception as exc:
+            logger.warning("starting the pyx12 gate failed for {}: {}", ref.slug, exc)
+    return pending
 
 
 def _build(pending: list[claim_tasks.BuiltFile], source: str) -> list[claim_tasks.BuiltFile]:
-    """Assigned files built and gated (pyx12 on every core), built ones rebuilt byte for byte,
+    """Assigned files built and gated (pyx12 on every core; the verdicts of files whose gate
+    `_prepare` started are collected, not validated again), built ones rebuilt byte for byte,
     archived ones sent from the archive."""
     assigned = [p.interchange_id for p in pending if p.status == "assigned"]
     built: dict[uuid.UUID, claim_tasks.BuiltFile] = {}

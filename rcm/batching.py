@@ -10,6 +10,9 @@ The life of an outbound interchange (DESIGN.md, Idempotency):
     gate_interchange    the pyx12 verdict: passed → sha256, file name, status built; failed →
                         the file never leaves, its claims go BATCHED → HELD with the errors
                         mapped to them as ClaimEdit rows (source pyx12), status rejected
+                        (`start_gate` builds and submits files to an executor without
+                        writing; `finish_gate` records the verdicts later, so the pool
+                        validates while the caller prepares the next practice)
     record_archived     the caller archived the bytes under a key (status archived)
     record_uploaded     the caller uploaded them; claims BATCHED → SUBMITTED (status uploaded)
 
@@ -23,10 +26,11 @@ written in the assigning transaction, so the file depends on that row and its cl
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -720,6 +724,79 @@ class BatchRun:
         }
 
 
+@dataclass(eq=False)
+class GateTicket:
+    """One assigned interchange built and handed to the validator, its verdict not yet
+    recorded: what `start_gate` returns and `finish_gate` records. `data` is None when the
+    file could not even be rendered (an X12Error while building); `finish_gate` then rejects
+    it with the offending claims named, as `build_and_gate` does."""
+
+    interchange_id: uuid.UUID
+    data: bytes | None
+    verdict: Future[ValidationReport] | None
+    started: float = field(default_factory=time.monotonic)
+
+
+def start_gate(
+    session: Session,
+    interchange_ids: Sequence[uuid.UUID],
+    *,
+    executor: Executor,
+    validator: Validator | None = None,
+) -> list[GateTicket]:
+    """Build each assigned interchange and submit its bytes to `executor` for the gate; write
+    nothing and wait for nothing. The caller goes on with other work (the next practice's
+    files) while the executor's processes validate, and records the verdicts with
+    `finish_gate`, in this session or a later one. The validator must be picklable for a
+    process pool; the default is rcm.x12.validate.validate."""
+    if validator is None:
+        from rcm.x12.validate import validate
+
+        validator = validate
+    tickets: list[GateTicket] = []
+    for interchange_id in interchange_ids:
+        interchange = _interchange(session, interchange_id)
+        if interchange.status is not InterchangeStatus.ASSIGNED:
+            raise BatchError(
+                f"interchange {interchange_id} is {interchange.status.value}, not assigned"
+            )
+        try:
+            data = build_interchange_bytes(session, interchange_id)
+        except X12Error:
+            tickets.append(GateTicket(interchange_id, None, None))
+            continue
+        verdict = executor.submit(validator, data, file_name=f"interchange-{interchange_id}")
+        tickets.append(GateTicket(interchange_id, data, verdict))
+    return tickets
+
+
+def finish_gate(
+    session: Session, tickets: Sequence[GateTicket], *, source: str = "pyx12-gate"
+) -> list[GateOutcome]:
+    """Record the verdicts of `start_gate`'s tickets, in their order: built (sha256 and file
+    name of exactly the bytes that were validated) or rejected (claims held with the errors).
+
+    Every verdict is collected before anything is written, so the transaction holds its write
+    locks (SQLite: the database's) only for the recording. A validator that failed rather
+    than judged the file (a worker that died on every attempt, an exception inside the
+    validator) raises here, with nothing recorded: the interchange stays assigned and its
+    claims batched for a rerun, never rejected for the validator's fault."""
+    reports = [None if t.verdict is None else t.verdict.result() for t in tickets]
+    outcomes: list[GateOutcome] = []
+    for ticket, report in zip(tickets, reports, strict=True):
+        if ticket.data is None or report is None:
+            interchange = _interchange(session, ticket.interchange_id)
+            problems = _unbuildable(session, interchange)
+            outcomes.append(
+                _reject(session, interchange, [], data=None, source=source, messages=problems)
+            )
+            continue
+        outcomes.append(
+            gate_interchange(session, ticket.interchange_id, ticket.data, report, source=source)
+        )
+    return outcomes
+
+
 def build_and_gate_all(
     session: Session,
     interchange_ids: Sequence[uuid.UUID],
@@ -733,44 +810,16 @@ def build_and_gate_all(
     validator must be picklable for a process pool; the default is
     rcm.x12.validate.validate. Building and recording stay in this session.
 
-    Each file is submitted as soon as it is built, so the pool validates while the next one is
-    built; nothing is written until every verdict is in, so the transaction holds its write
-    locks (SQLite: the database's) only for the recording, not for the validation."""
+    `start_gate` then `finish_gate`: each file is submitted as soon as it is built, so the
+    pool validates while the next one is built; nothing is written until every verdict is
+    in. To overlap the validation with more than these files' building (the next practice's
+    steps), call the two halves yourself."""
     if executor is None:
         return [
             build_and_gate(session, i, validator=validator, source=source) for i in interchange_ids
         ]
-    if validator is None:
-        from rcm.x12.validate import validate
-
-        validator = validate
-    built: dict[uuid.UUID, bytes] = {}
-    unbuildable: list[uuid.UUID] = []
-    futures: dict[uuid.UUID, Any] = {}
-    for interchange_id in interchange_ids:
-        _interchange(session, interchange_id)
-        try:
-            data = build_interchange_bytes(session, interchange_id)
-        except X12Error:
-            unbuildable.append(interchange_id)
-            continue
-        built[interchange_id] = data
-        futures[interchange_id] = executor.submit(
-            validator, data, file_name=f"interchange-{interchange_id}"
-        )
-    reports = {i: future.result() for i, future in futures.items()}
-    outcomes: dict[uuid.UUID, GateOutcome] = {}
-    for interchange_id in unbuildable:
-        interchange = _interchange(session, interchange_id)
-        problems = _unbuildable(session, interchange)
-        outcomes[interchange_id] = _reject(
-            session, interchange, [], data=None, source=source, messages=problems
-        )
-    for interchange_id, report in reports.items():
-        outcomes[interchange_id] = gate_interchange(
-            session, interchange_id, built[interchange_id], report, source=source
-        )
-    return [outcomes[i] for i in interchange_ids]
+    tickets = start_gate(session, interchange_ids, executor=executor, validator=validator)
+    return finish_gate(session, tickets, source=source)
 
 
 def batch_practice(
@@ -828,6 +877,7 @@ __all__ = [
     "BatchRun",
     "EnvelopeSettings",
     "GateOutcome",
+    "GateTicket",
     "assign_batches",
     "batch_practice",
     "build_and_gate",
@@ -836,8 +886,10 @@ __all__ = [
     "claims_by_segment",
     "envelope_of",
     "file_name_for",
+    "finish_gate",
     "gate_interchange",
     "pending_interchanges",
     "record_archived",
     "record_uploaded",
+    "start_gate",
 ]

@@ -19,7 +19,9 @@ owns one pool per process, created on first use and shut down at exit:
   calling process instead of starting the pool for it (benchmarks/README.md has the figures).
 
 The pool is a `concurrent.futures.Executor`, so `rcm.batching.build_and_gate_all(session, ids,
-executor=validation_executor())` uses it as it would any executor. Nothing here imports prefect:
+executor=validation_executor())` uses it as it would any executor. `StartedGates` keeps the files
+a task handed to the pool without waiting (`rcm.batching.start_gate`) until the task that records
+their verdicts takes them (`tasks.claims.build_and_gate_many`). Nothing here imports prefect:
 worker processes import this module and stay light.
 """
 
@@ -30,7 +32,8 @@ import io
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -365,14 +368,68 @@ def shutdown_validation_pool(wait: bool = True) -> None:
         pool.shutdown(wait=wait, cancel_futures=True)
 
 
+# --- Gates started and not yet recorded ---------------------------------------------------
+
+
+class StartedGates:
+    """Files built and handed to the pool (`rcm.batching.start_gate` tickets), waiting in this
+    process for the call that records their verdicts, by interchange id.
+
+    `tasks.claims.build_and_gate_many(ids, source, record=False)` puts them here and returns
+    at once; the recording call for the same interchanges takes them back and only waits for
+    what the pool has not finished. A ticket nobody takes (its run failed before recording)
+    is dropped after `max_age` seconds, at the next put or take; an interchange whose ticket
+    is not here (another process, a dropped ticket) is simply built and validated again by the
+    recording call.
+    """
+
+    def __init__(self, max_age: float = 3600.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._tickets: dict[Any, Any] = {}
+
+    def _expire(self) -> None:
+        limit = time.monotonic() - self.max_age
+        for key in [k for k, t in self._tickets.items() if t.started < limit]:
+            del self._tickets[key]
+
+    def put(self, tickets: Iterable[Any]) -> None:
+        """Keep `tickets` (anything with `interchange_id` and a `started` monotonic time); a
+        newer ticket for the same interchange replaces the older one."""
+        with self._lock:
+            self._expire()
+            for ticket in tickets:
+                self._tickets[ticket.interchange_id] = ticket
+
+    def take(self, interchange_id: Any) -> Any | None:
+        """The ticket started for `interchange_id`, removed from here; None if there is none."""
+        with self._lock:
+            self._expire()
+            return self._tickets.pop(interchange_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tickets)
+
+
+_started = StartedGates()
+
+
+def started_gates() -> StartedGates:
+    """This process's gates started and not yet recorded."""
+    return _started
+
+
 __all__ = [
     "DEFAULT_INLINE_BYTES",
     "INLINE_BYTES_ENV",
     "MAX_ATTEMPTS",
     "WORKERS_ENV",
+    "StartedGates",
     "ValidationPool",
     "inline_max_bytes",
     "shutdown_validation_pool",
+    "started_gates",
     "validation_executor",
     "validation_pool",
     "validation_workers",

@@ -151,19 +151,47 @@ def build_and_gate(interchange_id: uuid.UUID, source: str) -> BuiltFile:
 
 
 @task(name="build-and-gate-837-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def build_and_gate_many(interchange_ids: list[uuid.UUID], source: str) -> list[BuiltFile]:
+def build_and_gate_many(
+    interchange_ids: list[uuid.UUID], source: str, record: bool = True
+) -> list[BuiltFile]:
     """`build_and_gate` for many assigned interchanges (any practices) in one transaction: the
     files are built here and validated on the process pool (tasks._validation_pool, every
     core; in this process when RCM_VALIDATION_WORKERS=0), then each is recorded built or
-    rejected. Results in the order of `interchange_ids`."""
-    from tasks._validation_pool import validation_executor
+    rejected. Results in the order of `interchange_ids`.
 
-    build_all = require("rcm.batching", "build_and_gate_all")
+    `record=False` only starts the gate: the files are built (nothing is written) and handed
+    to the pool, and the call returns [] without waiting, so the caller's next steps (the
+    next practice's claims and files) run while the pool validates. The recording call for
+    the same interchanges, in this process, then waits only for what the pool has not
+    finished; an interchange whose gate was not started here is built and validated by it."""
+    from tasks._validation_pool import started_gates, validation_executor
+
     if not interchange_ids:
         return []
     executor = validation_executor()
+    if executor is None:  # validated in this process: nothing to overlap
+        if not record:
+            return []
+        build_all = require("rcm.batching", "build_and_gate_all")
+        with transaction() as session:
+            outcomes = build_all(session, list(interchange_ids), source=source)
+            return [
+                _built(session, o.interchange_id, o.data, o.held_claim_ids, o.errors)
+                for o in outcomes
+            ]
+    start = require("rcm.batching", "start_gate")
+    started = started_gates()
+    if not record:
+        with transaction() as session:
+            started.put(start(session, list(interchange_ids), executor=executor))
+        return []
+    finish = require("rcm.batching", "finish_gate")
+    tickets = {i: t for i in interchange_ids if (t := started.take(i)) is not None}
     with transaction() as session:
-        outcomes = build_all(session, list(interchange_ids), executor=executor, source=source)
+        missing = [i for i in interchange_ids if i not in tickets]
+        if missing:
+            tickets.update(zip(missing, start(session, missing, executor=executor), strict=True))
+        outcomes = finish(session, [tickets[i] for i in interchange_ids], source=source)
         return [
             _built(session, o.interchange_id, o.data, o.held_claim_ids, o.errors) for o in outcomes
         ]

@@ -1,7 +1,8 @@
 """Claims as the 837 engine types them: database rows → `rcm.x12.x837.Claim837`.
 
 `load_claims_837` reads a whole batch with a fixed number of queries (claims, encounters,
-patients, coverages, payers, providers, lines, diagnoses), whatever its size. Secondary and
+patients, coverages, payers, providers, lines, diagnoses), whatever its size, as plain rows of
+the columns the 837 needs (no ORM instances: building them cost more than the file). Secondary and
 tertiary claims get their 2320/2330/2430 loops from the prior payers' posted 835 rows
 (`rcm.posting.secondary.prior_adjudications`), one lookup per such claim: they are few.
 
@@ -411,6 +412,34 @@ _LINE_COLUMNS = (
     "id", "encounter_id", "line_number", "procedure_code", "modifiers", "units", "charge",
     "diagnosis_pointers", "service_date", "revenue_code", "ndc", "ndc_quantity", "ndc_unit",
 )  # fmt: skip
+# The columns `claim_837` and the helpers it calls read, per table: plain rows of these (they
+# answer attribute access as the entities do) instead of ORM instances, which cost more to
+# build than the 837 itself.
+_CLAIM_COLUMNS = (
+    "id", "encounter_id", "patient_id", "coverage_id", "payer_id", "patient_control_number",
+    "claim_type", "payer_responsibility", "frequency_code", "original_payer_claim_number",
+    "total_charge", "service_date_from", "service_date_to",
+)  # fmt: skip
+_ENCOUNTER_COLUMNS = (
+    "id", "service_date", "place_of_service", "type_of_bill", "prior_authorization",
+    "rendering_provider_id", "referring_provider_id", "admission_date", "admission_type",
+    "admission_source", "patient_status",
+)  # fmt: skip
+_PATIENT_COLUMNS = (
+    "id", "first_name", "last_name", "middle_name", "birth_date", "sex", "address1", "address2",
+    "city", "state", "zip",
+)  # fmt: skip
+_COVERAGE_COLUMNS = (
+    "id", "relationship", "member_id", "group_number", "subscriber_first_name",
+    "subscriber_last_name", "subscriber_birth_date", "subscriber_sex", "subscriber_address1",
+    "subscriber_city", "subscriber_state", "subscriber_zip",
+)  # fmt: skip
+_PAYER_COLUMNS = ("id", "name", "payer_id", "claim_filing_indicator", "clearinghouse_payer_ids")
+_PROVIDER_COLUMNS = ("id", "first_name", "last_name", "npi", "taxonomy_code")
+
+
+def _columns(model: Any, names: Sequence[str]) -> list[Any]:
+    return [col(getattr(model, name)) for name in names]
 
 
 def load_claims_837(
@@ -422,7 +451,10 @@ def load_claims_837(
     clearinghouse: str | None = None,
 ) -> list[m.Claim837]:
     """Claims (by ID, or every claim assigned to an interchange) as typed 837 claims, ordered
-    by patient control number so the same rows always give the same file."""
+    by patient control number so the same rows always give the same file.
+
+    Every table is read as plain rows of the columns the 837 needs (a fixed number of queries,
+    no ORM instances); `claim_837` reads them by attribute as it would the entities."""
     if (claim_ids is None) == (interchange_id is None):
         raise ValueError("pass claim_ids or interchange_id")
     where: list[ColumnElement[bool]] = [col(Claim.practice_id) == practice_id]
@@ -433,27 +465,26 @@ def load_claims_837(
     practice = session.get(Practice, practice_id)
     if practice is None:
         raise RcmError(f"no practice {practice_id}")
-    claims = list(
-        session.execute(
-            select(Claim).where(*where).order_by(col(Claim.patient_control_number))
-        ).scalars()
-    )
+    claims: Sequence[Any] = session.execute(
+        select(*_columns(Claim, _CLAIM_COLUMNS))
+        .where(*where)
+        .order_by(col(Claim.patient_control_number))
+    ).all()
     if not claims:
         return []
-    selected = select(col(Claim.encounter_id)).where(*where)
 
-    def rows(model: Any, key: Any, *, order: Any = None) -> list[Any]:
-        statement = select(model).where(key.in_(selected))
-        if order is not None:
-            statement = statement.order_by(*order)
-        return list(session.execute(statement).scalars())
+    def of_claims(column: Any) -> Any:
+        return select(column).where(*where)
 
-    encounters = {e.id: e for e in rows(Encounter, col(Encounter.id))}
-    # Lines and diagnoses as plain rows (attribute access like the entity's): a batch holds
-    # several of each per claim, and building entities for them cost more than the 837 itself.
+    def by_id(model: Any, names: Sequence[str], *where_: Any) -> dict[uuid.UUID, Any]:
+        statement = select(*_columns(model, names)).where(*where_)
+        return {row.id: row for row in session.execute(statement)}
+
+    selected = of_claims(col(Claim.encounter_id))
+    encounters = by_id(Encounter, _ENCOUNTER_COLUMNS, col(Encounter.id).in_(selected))
     lines: dict[uuid.UUID, list[Any]] = defaultdict(list)
     for line in session.execute(
-        select(*[col(getattr(ServiceLine, name)) for name in _LINE_COLUMNS])
+        select(*_columns(ServiceLine, _LINE_COLUMNS))
         .where(col(ServiceLine.encounter_id).in_(selected))
         .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
     ):
@@ -465,37 +496,23 @@ def load_claims_837(
         .order_by(col(Diagnosis.encounter_id), col(Diagnosis.sequence))
     ):
         diagnoses[encounter_id].append(code)
-    patients = {
-        p.id: p
-        for p in session.execute(
-            select(Patient).where(col(Patient.id).in_(select(col(Claim.patient_id)).where(*where)))
-        ).scalars()
-    }
-    coverages = {
-        c.id: c
-        for c in session.execute(
-            select(Coverage).where(
-                col(Coverage.id).in_(select(col(Claim.coverage_id)).where(*where))
-            )
-        ).scalars()
-    }
-    payers = {p.id: p for p in session.execute(select(Payer)).scalars()}
-    providers = {
-        p.id: p
-        for p in session.execute(
-            select(Provider).where(col(Provider.practice_id) == practice_id)
-        ).scalars()
-    }
+    patients = by_id(
+        Patient, _PATIENT_COLUMNS, col(Patient.id).in_(of_claims(col(Claim.patient_id)))
+    )
+    coverages = by_id(
+        Coverage, _COVERAGE_COLUMNS, col(Coverage.id).in_(of_claims(col(Claim.coverage_id)))
+    )
+    payers = by_id(Payer, _PAYER_COLUMNS, col(Payer.id).in_(of_claims(col(Claim.payer_id))))
+    providers = by_id(Provider, _PROVIDER_COLUMNS, col(Provider.practice_id) == practice_id)
     billing = billing_provider(practice)
     out = []
     for claim in claims:
-        encounter = encounters[claim.encounter_id]
         out.append(
             claim_837(
                 session,
                 claim,
                 practice=practice,
-                encounter=encounter,
+                encounter=encounters[claim.encounter_id],
                 patient=patients[claim.patient_id],
                 coverage=coverages[claim.coverage_id],
                 payer=payers[claim.payer_id],
