@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import functools
+import gc
 import io
 import json
 import os
@@ -151,6 +152,22 @@ class TaskTimer:
 
         timed._bench_timed = True  # type: ignore[attr-defined]
         return timed
+
+
+class _CollectorClock:
+    """Time the garbage collector's pauses (every thread's) while the cycle runs."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
 
 
 @contextmanager
@@ -331,6 +348,11 @@ def _cycle(
         # (the demo and the flow tests turn them off the same way).
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+        collector = _CollectorClock()
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        gc.callbacks.append(collector)
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             started = time.perf_counter()
             with _profiled(bool(profile_dir), _out(profile_dir, label, "day"), f"day {label}"):
@@ -361,6 +383,7 @@ def _cycle(
                     if not answered.is_completed():
                         failures.append(f"collect-responses-all: {_message(answered)}")
                 answers_s += time.perf_counter() - answers_started
+        gc.callbacks.remove(collector)
         set_profile_overrides("sandbox", None)
         server_cpu = sum(_cpu_seconds(p) for p in server_pids) - server_cpu_before
         peak_mb = _proc_status("self", "VmHWM")
@@ -389,7 +412,8 @@ def _cycle(
             **workload.describe(),
             "database": backend,
             "driver": "flows: daily_cycle_all(stages) then collect_responses_all"
-            + (" [what-if: flows' practice tags removed]" if args.what_if_untagged else ""),
+            + (" [what-if: flows' practice tags removed]" if args.what_if_untagged else "")
+            + (" [what-if: start-up heap frozen]" if args.gc_freeze else ""),
             "claim_statuses": statuses,
             "claim_payments_posted": payments,
             "reversals": reversals,
@@ -453,6 +477,12 @@ def _cycle(
         {"name": "target", "value": TARGET_PREFECT_SHARE, "unit": "%"},
     )
     figure("prefect_server_cpu", server_cpu, "s", None)
+    figure(
+        "gc_pauses",
+        collector.seconds,
+        "s",
+        {"name": "full_collections", "value": collector.collections[2]},
+    )
     figure("setup_wall", setup_s, "s", None)
     figure("setup_generate_wall", generated_s, "s", None)
     figure("setup_patients_import_wall", patients_s, "s", None)
@@ -593,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
         "--what-if-untagged",
         action="store_true",
         help="measure the flows without their practice tags (a what-if, not the product)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() the start-up heap before the cycle (a what-if, not the product)",
     )
     args = parser.parse_args(argv)
     for figure in cycle(args):

@@ -161,6 +161,7 @@ def build_workload(
     }
     worlds: list[SyntheticPractice] = []
     encounters: dict[str, int] = {}
+    member_ids: set[str] = set()
     for index, count in enumerate(split(claims, practices)):
         doc = clone_document(templates[index % len(templates)], index + 1, rng, used)
         world = generate_practice(
@@ -169,6 +170,7 @@ def build_workload(
             seed=seed,
             patients=max(MIN_PATIENTS, count * PATIENTS_PER_ENCOUNTER),
             today=day,
+            member_ids=member_ids,
         )
         worlds.append(world)
         encounters[world.slug] = count

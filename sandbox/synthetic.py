@@ -497,9 +497,12 @@ def generate_practice(
     seed: int,
     patients: int,
     today: date,
+    member_ids: set[str] | None = None,
 ) -> SyntheticPractice:
     """`patients` synthetic patients for an onboarded practice, covered by the payers it is
-    enrolled with."""
+    enrolled with. `member_ids` are the IDs other practices' patients already hold (one
+    roster serves a whole firm, and a payer's member ID names one person); the new ones are
+    added to it."""
     rng = random.Random(f"{seed}:{doc.practice.slug}")
     enrolled = sorted(
         {
@@ -514,7 +517,7 @@ def generate_practice(
     address = doc.practice.address
     area_code = "".join(ch for ch in (doc.practice.phone or "") if ch.isdigit())[:3] or "555"
     people: list[SyntheticPatient] = []
-    used_ids: set[str] = set()
+    used_ids: set[str] = member_ids if member_ids is not None else set()
     for n in range(patients):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         sex = rng.choice("FM")

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from connectors.db import session_scope
 from connectors.errors import TransientConnectorError
+from rcm.bulk import gc_paused
 
 # The first retry waits RCM_RETRY_BACKOFF_SECONDS (default 2 s), then 4, 8, 16 …, each
 # stretched by up to 50 % jitter so that many practices retrying one clearinghouse spread out.
@@ -79,8 +80,13 @@ DATABASE_TASK_OPTIONS: dict[str, Any] = {
 @contextmanager
 def transaction() -> Iterator[Session]:
     """One database transaction: committed when the task's one domain call returns, rolled
-    back when it raises, so a failed step leaves nothing half done."""
-    with session_scope() as session:
+    back when it raises, so a failed step leaves nothing half done.
+
+    The cyclic garbage collector waits until the transaction ends: a step over a practice's
+    day allocates hundreds of thousands of short-lived rows, and the collector's passes over a
+    flow run's heap while it does were a fifth of the daily cycle (benchmarks/README.md).
+    What the step leaves behind is collected at the collector's next pass."""
+    with gc_paused(), session_scope() as session:
         yield session
 
 

@@ -66,6 +66,21 @@ def test_exports_import_cleanly(practice_file: Path, payers: dict, session: Sess
     assert again.created == 0
 
 
+def test_member_ids_given_out_to_other_practices_are_not_given_again(payers: dict) -> None:
+    """One roster serves a firm's practices: a member ID another practice's patient holds
+    (here, all of the first world's, which the same seed would otherwise repeat) is never
+    handed to a second person."""
+    doc = load_onboarding_file(PRACTICES[0])
+    taken: set[str] = set()
+    first = generate_practice(doc, payers, seed=5, patients=60, today=TODAY, member_ids=taken)
+    first_ids = {m.member_id for m in first.roster_members()}
+    assert first_ids and first_ids <= taken
+    second = generate_practice(doc, payers, seed=5, patients=60, today=TODAY, member_ids=taken)
+    assert not first_ids & {m.member_id for m in second.roster_members()}
+    alone = generate_practice(doc, payers, seed=5, patients=60, today=TODAY)
+    assert {m.member_id for m in alone.roster_members()} == first_ids
+
+
 def test_roster_reflects_the_payer_side_of_each_card(payers: dict) -> None:
     doc = load_onboarding_file(PRACTICES[0])
     world = generate_practice(doc, payers, seed=5, patients=200, today=TODAY)
