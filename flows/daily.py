@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from prefect import Flow, flow
+from prefect import flow
 from prefect.states import State
 
 from flows._common import RunReport, bridge_logs_to_prefect, gather_artifacts, publish_table
 from flows._context import practice_today, run_source
-from flows.denials import work_denials
+from flows.denials import work_denials, work_denials_for
 from flows.eligibility import check_eligibility, check_eligibility_for
-from flows.kpis import report_kpis
+from flows.kpis import report_kpis, report_kpis_for
 from flows.responses import collect_for, collect_responses
-from flows.statements import send_statements
+from flows.statements import send_statements, send_statements_for
 from flows.submission import submit_claims, submit_for
 from rcm.logging import logger
 from tasks.practices import PracticeRef, list_active_practices, load_practice, load_practices
@@ -146,15 +146,6 @@ def daily_cycle_all(run_date: date | None = None, fan_out: str = "stages") -> di
     return outcome
 
 
-# The per-practice steps after the three that work across practices (their flows' bodies run
-# in this flow run, one practice after another).
-PER_PRACTICE_STEPS: tuple[tuple[str, Flow[..., Any]], ...] = (
-    ("work_denials", work_denials),
-    ("send_statements", send_statements),
-    ("report_kpis", report_kpis),
-)
-
-
 def run_stages(slugs: list[str], run_date: date | None) -> dict[str, str]:
     """Every step of the day for all `slugs`, step by step. Returns each practice's outcome:
     "Completed", or the steps that failed and why."""
@@ -174,13 +165,16 @@ def run_stages(slugs: list[str], run_date: date | None) -> dict[str, str]:
             )
             _stage("submit_claims", group, errors, lambda g=group, d=day: submit_for(g, d, source))
             _stage("collect_responses", group, errors, lambda g=group, d=day: collect_for(g, d))
-            for ref in group:
-                for name, step in PER_PRACTICE_STEPS:
-                    try:
-                        step.fn(ref.slug, day)
-                    except Exception as exc:
-                        errors[ref.slug].append(f"{name} failed ({type(exc).__name__}: {exc})")
-                        logger.error("{} failed for {}: {}", name, ref.slug, exc)
+            _stage(
+                "work_denials",
+                group,
+                errors,
+                lambda g=group, d=day: work_denials_for(g, d, source),
+            )
+            _stage(
+                "send_statements", group, errors, lambda g=group, d=day: send_statements_for(g, d)
+            )
+            _stage("report_kpis", group, errors, lambda g=group, d=day: report_kpis_for(g, d))
     return {
         slug: "Completed" if not problems else "Failed: " + "; ".join(problems)
         for slug, problems in errors.items()

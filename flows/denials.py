@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 from prefect import flow
 from prefect.utilities.annotations import quote
@@ -23,9 +24,12 @@ from tasks import denials as denial_tasks
 from tasks import reports as report_tasks
 from tasks._runtime import domain_function
 from tasks.archive import archive_many
-from tasks.practices import load_practice
+from tasks.practices import PerPractice, PracticeRef, PracticeSteps, load_practice
 
 ESCALATE_WITHIN_DAYS = 14
+
+
+archive_letters = archive_many.with_options(name="archive-appeal-letters")
 
 
 @dataclass
@@ -39,6 +43,7 @@ class DenialWorkSummary:
     escalated: int = 0
     appeal_ids: list[uuid.UUID] = field(default_factory=list)
     corrected_claim_ids: list[uuid.UUID] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 @flow(name="work-denials")
@@ -58,75 +63,192 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
     bridge_logs_to_prefect()
     ref = load_practice(practice)
     today = practice_today(ref.timezone, run_date)
-    source = run_source()
-    summary = DenialWorkSummary(practice=ref.slug, run_date=today)
-    report = RunReport(f"Denial work {today}", ref.slug)
-    when = datetime.combine(today, time.min, tzinfo=UTC)
-    if domain_function("rcm.appeals", "create_appeal") is None:
-        summary.available = False
-        report.skip("appeals and corrected claims", "rcm.appeals is not available")
+    summary = work_denials_for([ref], today, run_source())[ref.slug]
+    if summary.errors:
+        raise RuntimeError(f"denial work for {ref.slug}: " + "; ".join(summary.errors))
+    return summary
+
+
+def work_denials_for(
+    refs: list[PracticeRef], today: date, source: str
+) -> dict[str, DenialWorkSummary]:
+    """work_denials for several practices at once: each step is one task for all of them
+    (each practice's reads and each denial's work still its own transaction), the letters of
+    every practice archived together, one summary artifact per practice. A practice whose step
+    fails is reported in its summary's errors and the others go on."""
+    summaries = {ref.slug: DenialWorkSummary(practice=ref.slug, run_date=today) for ref in refs}
+    reports = {ref.slug: RunReport(f"Denial work {today}", ref.slug) for ref in refs}
+    slugs = {ref.id: ref.slug for ref in refs}
+    ids = [ref.id for ref in refs]
+    steps = PracticeSteps({ref.id: summaries[ref.slug].errors for ref in refs})
+
+    corrections: dict[uuid.UUID, list[dict[str, object]]] = {ref.id: [] for ref in refs}
+    appeals_available = domain_function("rcm.appeals", "create_appeal") is not None
+    if not appeals_available:
+        for ref in refs:
+            summaries[ref.slug].available = False
+            reports[ref.slug].skip("appeals and corrected claims", "rcm.appeals is not available")
     else:
-        work = denial_tasks.select_work(ref.id, ref.policies)
-        letters = (
-            denial_tasks.appeal_letters(quote(work["resume"]), today) if work["resume"] else []
+        work = steps.run(
+            "selecting denial work",
+            ids,
+            lambda: denial_tasks.select_work_many(quote({ref.id: ref.policies for ref in refs})),
         )
-        letters += (
-            denial_tasks.draft_appeals(quote(work["appeal"]), today) if work["appeal"] else []
+        letters = _letters(steps, work, today)
+        _submit_appeals(steps, refs, letters, today, source, summaries)
+        correct = {pid: found["correct"] for pid, found in work.done.items() if found["correct"]}
+        if correct:
+            outcomes = steps.run(
+                "creating corrected claims",
+                list(correct),
+                lambda: denial_tasks.correct_claims(quote(correct), source),
+            )
+            for practice_id, done in outcomes.done.items():
+                summary = summaries[slugs[practice_id]]
+                for outcome in done:
+                    summary.queued_for_correction += outcome.queued
+                    if outcome.corrected_claim_id is None:
+                        continue
+                    summary.corrected_claims += 1
+                    summary.corrected_claim_ids.append(outcome.corrected_claim_id)
+                    corrections[practice_id].append(
+                        {
+                            "denied_claim_id": outcome.claim_id,
+                            "corrected_claim_id": outcome.corrected_claim_id,
+                            "fixes": "; ".join(outcome.fixes),
+                        }
+                    )
+    if domain_function("rcm.denials", "assign_denial") is not None:
+        due = steps.run(
+            "selecting denials to escalate",
+            ids,
+            lambda: denial_tasks.select_escalations_many(quote(ids), today, ESCALATE_WITHIN_DAYS),
         )
-        if letters:
-            keys = archive_many(
-                quote(
-                    [
-                        (
-                            archive_key(
-                                ref.slug,
-                                "outbound",
-                                "appeal",
-                                when,
-                                sha256_hex(letter.letter_pdf),
-                                f"appeal-{letter.appeal_id}.pdf",
-                            ),
-                            letter.letter_pdf,
-                            {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
-                        )
-                        for letter in letters
-                    ]
-                )
+        waiting = {pid: found for pid, found in due.done.items() if found}
+        if waiting:
+            escalated = steps.run(
+                "escalating denials",
+                list(waiting),
+                lambda: denial_tasks.escalate_many(quote(waiting), source),
             )
-            denial_tasks.submit_appeals(
-                quote([(letter.appeal_id, key) for letter, key in zip(letters, keys, strict=True)]),
-                source,
-            )
-            summary.appeals += len(letters)
-            summary.appeal_ids += [letter.appeal_id for letter in letters]
-        corrections: list[dict[str, object]] = []
-        outcomes = (
-            denial_tasks.correct_claims(quote(work["correct"]), source) if work["correct"] else []
+            for practice_id, done in escalated.done.items():
+                summaries[slugs[practice_id]].escalated += len(done)
+    tables = steps.run(
+        "reading the denial reports",
+        ids,
+        lambda: report_tasks.denial_reports(
+            quote(ids), datetime.combine(today, time.min, tzinfo=UTC), today, ESCALATE_WITHIN_DAYS
+        ),
+    )
+    for ref in refs:
+        found = tables.done.get(ref.id)
+        _publish(
+            ref,
+            today,
+            summaries[ref.slug],
+            reports[ref.slug],
+            corrections[ref.id] if appeals_available else None,
+            found.opened if found else [],
+            found.near_deadline if found else [],
         )
-        for outcome in outcomes:
-            summary.queued_for_correction += outcome.queued
-            if outcome.corrected_claim_id is None:
-                continue
-            summary.corrected_claims += 1
-            summary.corrected_claim_ids.append(outcome.corrected_claim_id)
-            corrections.append(
-                {
-                    "denied_claim_id": outcome.claim_id,
-                    "corrected_claim_id": outcome.corrected_claim_id,
-                    "fixes": "; ".join(outcome.fixes),
-                }
-            )
+    return summaries
+
+
+def _letters(
+    steps: PracticeSteps, work: PerPractice[dict[str, list[uuid.UUID]]], today: date
+) -> dict[uuid.UUID, list[denial_tasks.DraftLetter]]:
+    """The letters of the appeals drafted by an earlier run and not submitted, then of the
+    appeals drafted now, per practice."""
+    letters: dict[uuid.UUID, list[denial_tasks.DraftLetter]] = {}
+    resume = {pid: found["resume"] for pid, found in work.done.items() if found["resume"]}
+    if resume:
+        rendered = steps.run(
+            "rendering appeal letters",
+            list(resume),
+            lambda: denial_tasks.appeal_letters(quote(resume), today),
+        )
+        for practice_id, done in rendered.done.items():
+            letters.setdefault(practice_id, []).extend(done)
+    appeal = {pid: found["appeal"] for pid, found in work.done.items() if found["appeal"]}
+    if appeal:
+        drafted = steps.run(
+            "drafting appeals",
+            list(appeal),
+            lambda: denial_tasks.draft_appeals(quote(appeal), today),
+        )
+        for practice_id, done in drafted.done.items():
+            letters.setdefault(practice_id, []).extend(done)
+    return {pid: found for pid, found in letters.items() if found}
+
+
+def _submit_appeals(
+    steps: PracticeSteps,
+    refs: list[PracticeRef],
+    letters: dict[uuid.UUID, list[denial_tasks.DraftLetter]],
+    today: date,
+    source: str,
+    summaries: dict[str, DenialWorkSummary],
+) -> None:
+    """Every practice's letters archived in one task, then the appeals submitted in one."""
+    if not letters:
+        return
+    slugs = {ref.id: ref.slug for ref in refs}
+    when = datetime.combine(today, time.min, tzinfo=UTC)
+    owners = [pid for pid, found in letters.items() for _ in found]
+    documents = [
+        (
+            archive_key(
+                slugs[pid],
+                "outbound",
+                "appeal",
+                when,
+                sha256_hex(letter.letter_pdf),
+                f"appeal-{letter.appeal_id}.pdf",
+            ),
+            letter.letter_pdf,
+            {"kind": "appeal-letter", "appeal-id": str(letter.appeal_id)},
+        )
+        for pid, found in letters.items()
+        for letter in found
+    ]
+    stored = steps.run(
+        "archiving appeal letters",
+        list(letters),
+        lambda: PerPractice.grouped(owners, archive_letters(quote(documents))),
+    )
+    archived = {
+        pid: [(letter.appeal_id, key) for letter, key in zip(letters[pid], keys, strict=True)]
+        for pid, keys in stored.done.items()
+    }
+    if not archived:
+        return
+    submitted = steps.run(
+        "submitting appeals",
+        list(archived),
+        lambda: denial_tasks.submit_appeals(quote(archived), source),
+    )
+    for practice_id, done in submitted.done.items():
+        summary = summaries[slugs[practice_id]]
+        summary.appeals += len(done)
+        summary.appeal_ids += done
+
+
+def _publish(
+    ref: PracticeRef,
+    today: date,
+    summary: DenialWorkSummary,
+    report: RunReport,
+    corrections: list[dict[str, object]] | None,
+    opened: list[dict[str, Any]],
+    near: list[dict[str, Any]],
+) -> None:
+    if corrections is not None:
         publish_table(
             f"{ref.slug}-corrected-claims",
             corrections,
             f"Corrected (frequency 7) claims created on {today}, with the fixes applied",
             ["denied_claim_id", "corrected_claim_id", "fixes"],
         )
-    if domain_function("rcm.denials", "assign_denial") is not None:
-        due = denial_tasks.select_escalations(ref.id, today, ESCALATE_WITHIN_DAYS)
-        summary.escalated += denial_tasks.escalate_many(quote(due), source) if due else 0
-    near = report_tasks.denials_near_deadline(ref.id, today, ESCALATE_WITHIN_DAYS)
-    opened = report_tasks.denials_opened(ref.id, datetime.combine(today, time.min, tzinfo=UTC))
     publish_table(
         f"{ref.slug}-denials-opened",
         opened,
@@ -148,6 +270,8 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
             "denials near their deadline": len(near),
         }
     )
+    for error in summary.errors:
+        report.note(f"failed: {error}")
     report.publish(f"{ref.slug}-denials")
     logger.info(
         "denial work done: {} appeal(s), {} corrected claim(s), {} queued for correction, "
@@ -158,7 +282,6 @@ def work_denials(practice: str, run_date: date | None = None) -> DenialWorkSumma
         summary.escalated,
         practice=ref.slug,
     )
-    return summary
 
 
-__all__ = ["DenialWorkSummary", "work_denials"]
+__all__ = ["DenialWorkSummary", "work_denials", "work_denials_for"]

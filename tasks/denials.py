@@ -10,8 +10,10 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from sqlmodel import col, select
 
 from tasks._runtime import DATABASE_TASK_OPTIONS, require, transaction
+from tasks.practices import PerPractice, for_each_item, for_each_practice
 
 ESCALATION_ASSIGNEE = "escalation"
 
@@ -22,6 +24,16 @@ def select_work(practice_id: uuid.UUID, policies: dict[str, Any]) -> dict[str, l
 
     with transaction() as session:
         return denial_work(session, practice_id=practice_id, policies=policies)
+
+
+@task(name="select-denial-work-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def select_work_many(
+    policies: dict[uuid.UUID, dict[str, Any]],
+) -> PerPractice[dict[str, list[uuid.UUID]]]:
+    """`select_work` for each practice (its ID → its policies), each read its own transaction."""
+    return for_each_practice(
+        policies, lambda practice_id: select_work.fn(practice_id, policies[practice_id])
+    )
 
 
 @task(name="select-denials-to-escalate", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
@@ -38,6 +50,16 @@ def select_escalations(practice_id: uuid.UUID, today: date, within_days: int) ->
         )
 
 
+@task(name="select-denials-to-escalate-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def select_escalations_many(
+    practice_ids: list[uuid.UUID], today: date, within_days: int
+) -> PerPractice[list[uuid.UUID]]:
+    """`select_escalations` for each practice, each read its own transaction."""
+    return for_each_practice(
+        practice_ids, lambda practice_id: select_escalations.fn(practice_id, today, within_days)
+    )
+
+
 @dataclass(frozen=True)
 class DraftLetter:
     appeal_id: uuid.UUID
@@ -47,9 +69,22 @@ class DraftLetter:
 
 @task(name="draft-appeal", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def draft_appeal(denial_id: uuid.UUID, today: date) -> DraftLetter:
-    """An Appeal row (draft) and its letter (rcm.appeals.create_appeal)."""
+    """An Appeal row (draft) and its letter (rcm.appeals.create_appeal). A denial with a draft
+    already (an earlier attempt whose commit went through, though its answer was lost) gets
+    that draft's letter, not a second appeal."""
+    from rcm.models import Appeal, AppealStatus, Denial
+
     create = require("rcm.appeals", "create_appeal")
+    render = require("rcm.appeals", "render_letter")
     with transaction() as session:
+        drafted = session.exec(
+            select(Appeal).where(
+                col(Appeal.denial_id) == denial_id, col(Appeal.status) == AppealStatus.DRAFT.value
+            )
+        ).first()
+        denial = session.get(Denial, denial_id)
+        if drafted is not None and denial is not None:
+            return DraftLetter(drafted.id, denial_id, render(session, denial, today=today))
         draft = create(session, denial_id, today=today)
         return DraftLetter(draft.appeal.id, denial_id, draft.letter_pdf)
 
@@ -70,9 +105,15 @@ def appeal_letter(appeal_id: uuid.UUID, today: date) -> DraftLetter:
 
 @task(name="submit-appeal", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def submit_appeal(appeal_id: uuid.UUID, letter_archive_key: str, actor: str) -> None:
-    """The appeal went out: claim APPEALED, denial appealed (rcm.appeals.submit_appeal)."""
+    """The appeal went out: claim APPEALED, denial appealed (rcm.appeals.submit_appeal). An
+    appeal submitted already (an earlier attempt) is left as it is."""
+    from rcm.models import Appeal, AppealStatus
+
     submit = require("rcm.appeals", "submit_appeal")
     with transaction() as session:
+        appeal = session.get(Appeal, appeal_id)
+        if appeal is not None and appeal.status is not AppealStatus.DRAFT:
+            return
         submit(session, appeal_id, letter_archive_key=letter_archive_key, actor=actor)
 
 
@@ -105,50 +146,73 @@ def correct_claim(claim_id: uuid.UUID, actor: str) -> CorrectionOutcome:
         )
 
 
-# Batches: the daily run works every denial of a practice in a few task runs, each item still
-# in its own transaction (one failure leaves the items before it done; a retry skips them,
-# because every domain call below is idempotent or picks up where it stopped).
+# Batches: the daily run works every denial of every practice in a few task runs, keyed by
+# practice, each item still in its own transaction (one failure stops that practice's items and
+# the other practices go on; a retry skips the items done, and every domain call below is
+# idempotent or picks up where it stopped: see tasks.practices.for_each_item).
 
 
 @task(name="draft-appeals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def draft_appeals(denial_ids: list[uuid.UUID], today: date) -> list[DraftLetter]:
-    """`draft_appeal` for each denial."""
-    return [draft_appeal.fn(denial_id, today) for denial_id in denial_ids]
+def draft_appeals(
+    denial_ids: dict[uuid.UUID, list[uuid.UUID]], today: date
+) -> PerPractice[list[DraftLetter]]:
+    """`draft_appeal` for each practice's denials."""
+    return for_each_item(denial_ids, lambda denial_id: draft_appeal.fn(denial_id, today))
 
 
 @task(name="render-appeal-letters", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def appeal_letters(appeal_ids: list[uuid.UUID], today: date) -> list[DraftLetter]:
-    """`appeal_letter` for each appeal drafted by an earlier run."""
-    return [appeal_letter.fn(appeal_id, today) for appeal_id in appeal_ids]
+def appeal_letters(
+    appeal_ids: dict[uuid.UUID, list[uuid.UUID]], today: date
+) -> PerPractice[list[DraftLetter]]:
+    """`appeal_letter` for each practice's appeals drafted by an earlier run."""
+    return for_each_item(appeal_ids, lambda appeal_id: appeal_letter.fn(appeal_id, today))
 
 
 @task(name="submit-appeals", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def submit_appeals(letters: list[tuple[uuid.UUID, str]], actor: str) -> int:
-    """`submit_appeal` for each (appeal, letter's archive key)."""
-    for appeal_id, key in letters:
-        submit_appeal.fn(appeal_id, key, actor)
-    return len(letters)
+def submit_appeals(
+    letters: dict[uuid.UUID, list[tuple[uuid.UUID, str]]], actor: str
+) -> PerPractice[list[uuid.UUID]]:
+    """`submit_appeal` for each practice's (appeal, letter's archive key); the appeals sent."""
+
+    def submit(letter: tuple[uuid.UUID, str]) -> uuid.UUID:
+        submit_appeal.fn(letter[0], letter[1], actor)
+        return letter[0]
+
+    return for_each_item(letters, submit)
 
 
 @task(name="create-corrected-claims", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def correct_claims(claim_ids: list[uuid.UUID], actor: str) -> list[CorrectionOutcome]:
-    """`correct_claim` for each denied claim."""
-    return [correct_claim.fn(claim_id, actor) for claim_id in claim_ids]
+def correct_claims(
+    claim_ids: dict[uuid.UUID, list[uuid.UUID]], actor: str
+) -> PerPractice[list[CorrectionOutcome]]:
+    """`correct_claim` for each practice's denied claims."""
+    return for_each_item(claim_ids, lambda claim_id: correct_claim.fn(claim_id, actor))
 
 
 @task(name="escalate-denials", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def escalate_many(denial_ids: list[uuid.UUID], actor: str) -> int:
-    """`escalate` for each denial."""
-    for denial_id in denial_ids:
+def escalate_many(
+    denial_ids: dict[uuid.UUID, list[uuid.UUID]], actor: str
+) -> PerPractice[list[uuid.UUID]]:
+    """`escalate` for each practice's denials; the denials escalated."""
+
+    def assign(denial_id: uuid.UUID) -> uuid.UUID:
         escalate.fn(denial_id, actor)
-    return len(denial_ids)
+        return denial_id
+
+    return for_each_item(denial_ids, assign)
 
 
 @task(name="escalate-denial", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def escalate(denial_id: uuid.UUID, actor: str) -> None:
-    """Assign a denial near its deadline to the escalation queue (rcm.denials.assign_denial)."""
+    """Assign a denial near its deadline to the escalation queue (rcm.denials.assign_denial).
+    A denial escalated already (an earlier attempt) is left as it is."""
+    from rcm.models import Denial
+
     assign = require("rcm.denials", "assign_denial")
     with transaction() as session:
+        denial = session.get(Denial, denial_id)
+        if denial is not None and denial.assignee == ESCALATION_ASSIGNEE:
+            return
         assign(session, denial_id, ESCALATION_ASSIGNEE, actor=actor)
 
 
@@ -165,7 +229,9 @@ __all__ = [
     "escalate",
     "escalate_many",
     "select_escalations",
+    "select_escalations_many",
     "select_work",
+    "select_work_many",
     "submit_appeal",
     "submit_appeals",
 ]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import col, select
 
+from connectors.errors import TransientConnectorError
+from rcm.logging import logger
 from tasks._runtime import DATABASE_TASK_OPTIONS, transaction
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,131 @@ def load_practice(slug: str) -> PracticeRef:
 def load_practices(slugs: list[str]) -> list[PracticeRef]:
     """`load_practice` for several practices, in the order given."""
     return [load_practice.fn(slug) for slug in slugs]
+
+
+# Work for several practices in one task run: each practice's work is still its own transaction
+# (or one per item), one practice's failure is recorded for it and the others go on.
+
+
+@dataclass
+class PerPractice(Generic[T]):
+    """What a step did for each of several practices: its result, or why it failed (a practice
+    whose work stopped part way has both: what was done before the failure, and the failure)."""
+
+    done: dict[uuid.UUID, T] = field(default_factory=dict)
+    failed: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    @classmethod
+    def grouped(cls, owners: Sequence[uuid.UUID], values: Sequence[Any]) -> PerPractice[list[Any]]:
+        """`values` (one per entry of `owners`, in order) as each owner's list."""
+        out: PerPractice[list[Any]] = PerPractice()
+        for owner, value in zip(owners, values, strict=True):
+            out.done.setdefault(owner, []).append(value)
+        return out
+
+
+def is_transient(exc: BaseException) -> bool:
+    """What `retry_transient_database_errors` retries: a dropped connection, a lock timeout."""
+    if isinstance(exc, (TransientConnectorError, OperationalError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+# Results of the attempts of a task run that are to be retried: a retry does not redo them.
+_attempts: dict[uuid.UUID, dict[Any, Any]] = {}
+_attempts_lock = threading.Lock()
+
+
+def _earlier_attempts() -> tuple[uuid.UUID | None, dict[Any, Any]]:
+    context = TaskRunContext.get()
+    if context is None:
+        return None, {}
+    with _attempts_lock:
+        return context.task_run.id, _attempts.setdefault(context.task_run.id, {})
+
+
+def _attempt_over(run_id: uuid.UUID | None, retried: bool) -> None:
+    """Forget the task run's results unless it is about to be retried."""
+    context = TaskRunContext.get()
+    if run_id is None or context is None:
+        return
+    if retried and context.task_run.run_count <= context.task.retries:
+        return
+    with _attempts_lock:
+        _attempts.pop(run_id, None)
+
+
+def for_each_item(
+    items: Mapping[uuid.UUID, Sequence[I]], work: Callable[[I], T]
+) -> PerPractice[list[T]]:
+    """`work` for each practice's items, each item its own transaction (`work` opens it).
+
+    A practice whose item raises stops at that item and is recorded as failed (with the items
+    done before it), and the other practices go on. A transient error (a dropped connection, a
+    lock timeout) is raised, so that the task is retried; the retry skips the items this task
+    run did already (and the domain calls are idempotent: an item whose commit was lost is
+    found done). With one practice every error is raised: its run fails with the step's own
+    error. Called once per task run (its results are remembered by practice and position)."""
+    outcome: PerPractice[list[T]] = PerPractice()
+    run_id, earlier = _earlier_attempts()
+    alone = len(items) == 1
+    try:
+        for practice_id, practice_items in items.items():
+            results = outcome.done.setdefault(practice_id, [])
+            for index, item in enumerate(practice_items):
+                key = (practice_id, index)
+                if key not in earlier:
+                    try:
+                        earlier[key] = work(item)
+                    except Exception as exc:
+                        if alone or is_transient(exc):
+                            raise
+                        outcome.failed[practice_id] = f"{type(exc).__name__}: {exc}"
+                        logger.error("failed for practice {}: {}", practice_id, exc)
+                        break
+                results.append(earlier[key])
+    except BaseException as exc:
+        _attempt_over(run_id, retried=isinstance(exc, Exception) and is_transient(exc))
+        raise
+    _attempt_over(run_id, retried=False)
+    return outcome
+
+
+def for_each_practice(
+    practice_ids: Iterable[uuid.UUID], work: Callable[[uuid.UUID], T]
+) -> PerPractice[T]:
+    """`work(practice_id)` for each practice, as `for_each_item` with one item each."""
+    each = for_each_item({practice_id: [practice_id] for practice_id in practice_ids}, work)
+    return PerPractice(
+        done={practice_id: results[0] for practice_id, results in each.done.items() if results},
+        failed=each.failed,
+    )
+
+
+class PracticeSteps:
+    """The steps of a run for several practices, each a task working for all of them: what a
+    step could not do for a practice goes into that practice's `errors` (its summary's list),
+    and when a whole task fails, its failure is every one of those practices'. A run for one
+    practice alone raises instead, so that it fails with the step's own error."""
+
+    def __init__(self, errors: Mapping[uuid.UUID, list[str]]) -> None:
+        self.errors = errors
+        self.alone = len(errors) == 1
+
+    def run(
+        self, step: str, practice_ids: Collection[uuid.UUID], call: Callable[[], PerPractice[T]]
+    ) -> PerPractice[T]:
+        try:
+            outcome = call()
+        except Exception as exc:
+            if self.alone:
+                raise
+            why = f"{type(exc).__name__}: {exc}"
+            logger.error("{} failed for {} practice(s): {}", step, len(practice_ids), why)
+            outcome = PerPractice(failed=dict.fromkeys(practice_ids, why))
+        for practice_id, why in outcome.failed.items():
+            self.errors[practice_id].append(f"{step}: {why}")
+        return outcome
 
 
 @task(name="list-active-practices", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
@@ -126,8 +260,13 @@ def _summary(result: Any) -> dict[str, Any]:
 
 __all__ = [
     "OnboardingOutcome",
+    "PerPractice",
     "PracticeRef",
+    "PracticeSteps",
     "apply_onboarding_file",
+    "for_each_item",
+    "for_each_practice",
+    "is_transient",
     "list_active_practices",
     "load_practice",
     "load_practices",

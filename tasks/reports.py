@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from rcm.reports import worklists
 from rcm.reports.kpis import KpiReport
 from tasks._runtime import DATABASE_TASK_OPTIONS, transaction
+from tasks.practices import PerPractice, for_each_practice
 
 
 @task(name="held-claims", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
@@ -75,6 +77,33 @@ def denials_near_deadline(
         )
 
 
+@dataclass(frozen=True)
+class DenialReports:
+    """A practice's denial tables: opened since a time, by reason; near their deadline."""
+
+    opened: list[dict[str, Any]]
+    near_deadline: list[dict[str, Any]]
+
+
+@task(name="denial-reports", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def denial_reports(
+    practice_ids: list[uuid.UUID], since: datetime, today: date, within_days: int
+) -> PerPractice[DenialReports]:
+    """`denials_opened` and `denials_near_deadline` for each practice, each practice's reads in
+    one transaction."""
+
+    def read(practice_id: uuid.UUID) -> DenialReports:
+        with transaction() as session:
+            return DenialReports(
+                opened=worklists.denials_opened(session, practice_id=practice_id, since=since),
+                near_deadline=worklists.denials_near_deadline(
+                    session, practice_id=practice_id, today=today, within_days=within_days
+                ),
+            )
+
+    return for_each_practice(practice_ids, read)
+
+
 @task(name="known-inbound-files", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def known_inbound_names(clearinghouse: str) -> set[str]:
     with transaction() as session:
@@ -97,8 +126,27 @@ def render_kpi_html(report: KpiReport) -> bytes:
     return render(report)
 
 
+@task(name="compute-kpis-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def compute_kpis_many(
+    practice_ids: list[uuid.UUID], as_of: date, period_days: int
+) -> PerPractice[KpiReport]:
+    """`compute_kpis` for each practice, each its own transaction."""
+    return for_each_practice(
+        practice_ids, lambda practice_id: compute_kpis.fn(practice_id, as_of, period_days)
+    )
+
+
+@task(name="render-kpi-html-many", cache_policy=NO_CACHE)
+def render_kpi_html_many(reports: dict[uuid.UUID, KpiReport]) -> PerPractice[bytes]:
+    """`render_kpi_html` for each practice's report."""
+    return for_each_practice(reports, lambda practice_id: render_kpi_html.fn(reports[practice_id]))
+
+
 __all__ = [
+    "DenialReports",
     "compute_kpis",
+    "compute_kpis_many",
+    "denial_reports",
     "denials_near_deadline",
     "denials_opened",
     "era_totals",
@@ -106,5 +154,6 @@ __all__ = [
     "held_claims",
     "known_inbound_names",
     "render_kpi_html",
+    "render_kpi_html_many",
     "submitted_by_payer",
 ]

@@ -11,6 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks._runtime import DATABASE_TASK_OPTIONS, require, transaction
+from tasks.practices import PerPractice, for_each_practice
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,17 @@ def build_statements(practice_id: uuid.UUID, statement_date: date) -> StatementR
         )
 
 
+@task(name="build-statements-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def build_statements_many(
+    practice_ids: list[uuid.UUID], statement_date: date
+) -> PerPractice[StatementRun]:
+    """`build_statements` for each practice, each its own transaction (idempotent per patient
+    and date, so a retry gets back what an earlier attempt built)."""
+    return for_each_practice(
+        practice_ids, lambda practice_id: build_statements.fn(practice_id, statement_date)
+    )
+
+
 @task(name="record-statement-archived", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def record_archived(statement_id: uuid.UUID, pdf_key: str, csv_key: str) -> None:
     """Where the statement's PDF and CSV are kept (the statements module leaves this to its
@@ -82,10 +94,20 @@ def record_many_archived(items: list[tuple[uuid.UUID, str, str]]) -> int:
     return len(items)
 
 
+@task(name="record-statements-archived-many", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
+def record_many_archived_for(
+    items: dict[uuid.UUID, list[tuple[uuid.UUID, str, str]]],
+) -> PerPractice[int]:
+    """`record_many_archived` for each practice's statements, one transaction per practice."""
+    return for_each_practice(items, lambda practice_id: record_many_archived.fn(items[practice_id]))
+
+
 __all__ = [
     "StatementFiles",
     "StatementRun",
     "build_statements",
+    "build_statements_many",
     "record_archived",
     "record_many_archived",
+    "record_many_archived_for",
 ]
