@@ -21,17 +21,43 @@ import gc
 import itertools
 import json
 import os
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
 from sqlalchemy.sql.type_api import TypeEngine
 
-__all__ = ["BulkWriter", "as_uuid", "gc_paused", "id_hex", "new_hex_id", "new_hex_ids"]
+__all__ = [
+    "BulkWriter",
+    "WriteBehind",
+    "as_uuid",
+    "gc_paused",
+    "id_hex",
+    "new_hex_id",
+    "new_hex_ids",
+]
 
 _COUNTER_LIMIT = 1 << 42
 _LOW_BITS = 28
@@ -120,12 +146,22 @@ def as_uuid(value: str | uuid.UUID) -> uuid.UUID:
 
 class BulkWriter:
     """Inserts rows given as tuples, one executemany (SQLite) or one COPY (PostgreSQL) per
-    call, on the session's connection (so inside its transaction)."""
+    call, on the session's connection (so inside its transaction).
 
-    def __init__(self, connection: Connection) -> None:
+    `binary=True`: PostgreSQL's COPY in binary format, the values sent as the server stores
+    them, for tables whose every column has a binary form here (`_binary_types`; else text).
+    The server then parses no text: about half its cost of taking the rows, before indexes and
+    foreign keys (~1.7 s of server CPU for 590,000 ledger entries in text, ~0.8 s in binary).
+    Values must be the converters' output (UUID keys as hex strings or UUIDs, money as
+    Decimal, dates and datetimes as such, JSON as its text): a binary COPY refuses, say, a date
+    given as text, which the text format would have parsed.
+    """
+
+    def __init__(self, connection: Connection, *, binary: bool = False) -> None:
         self.connection = connection
         self.dialect = connection.dialect
         self.postgresql = self.dialect.name == "postgresql"
+        self.binary = binary and self.postgresql
         self._converters: dict[tuple[str, str], Callable[[Any], Any]] = {}
 
     def converter(self, table: Table, column: str) -> Callable[[Any], Any]:
@@ -156,12 +192,16 @@ class BulkWriter:
             driver: Any = self.connection.connection.dbapi_connection
             assert driver is not None
             quoted = ", ".join(f'"{name}"' for name in columns)
-            with (
-                driver.cursor() as cursor,
-                cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
+            types = _binary_types(table, columns) if self.binary else None
+            binary = " (FORMAT BINARY)" if types is not None else ""
+            with driver.cursor() as cursor:
+                if types is not None:
+                    _register_binary_dumpers(cursor)
+                with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
+                    if types is not None:
+                        copy.set_types(types)
+                    for row in rows:
+                        copy.write_row(row)
             return len(rows)
         quote = self.dialect.identifier_preparer.quote
         sql = (
@@ -171,6 +211,75 @@ class BulkWriter:
         for start in range(0, len(rows), 20_000):
             self.connection.exec_driver_sql(sql, list(rows[start : start + 20_000]))
         return len(rows)
+
+
+def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
+    """PostgreSQL type names for a binary COPY of `columns`, or None when one has no binary
+    form here (the COPY is then text)."""
+    out = []
+    for name in columns:
+        type_: Any = table.c[name].type
+        while isinstance(type_, TypeDecorator):
+            type_ = type_.impl_instance
+        if isinstance(type_, Uuid):
+            found = "uuid"
+        elif isinstance(type_, JSON):
+            found = "json"
+        elif isinstance(type_, Text | String):
+            found = "text"
+        elif isinstance(type_, Float):
+            found = "float8"
+        elif isinstance(type_, Numeric):
+            found = "numeric"
+        elif isinstance(type_, SmallInteger):
+            found = "int2"
+        elif isinstance(type_, BigInteger):
+            found = "int8"
+        elif isinstance(type_, Integer):
+            found = "int4"
+        elif isinstance(type_, Boolean):
+            found = "bool"
+        elif isinstance(type_, DateTime):
+            found = "timestamptz" if type_.timezone else "timestamp"
+        elif isinstance(type_, Date):
+            found = "date"
+        else:
+            return None
+        out.append(found)
+    return out
+
+
+def _register_binary_dumpers(cursor: Any) -> None:
+    """Binary dumpers, on this cursor only, for what the converters give: UUID keys as hex
+    strings (or UUIDs) and JSON as its text."""
+    from psycopg import adapt, pq
+
+    types = cursor.adapters.types
+
+    class HexUuidDumper(adapt.Dumper):
+        format = pq.Format.BINARY
+        oid = types["uuid"].oid
+
+        def dump(self, obj: Any) -> bytes:
+            return bytes.fromhex(obj) if obj.__class__ is str else bytes(obj.bytes)
+
+    class JsonTextDumper(adapt.Dumper):
+        format = pq.Format.BINARY
+        oid = types["json"].oid
+
+        def dump(self, obj: Any) -> bytes:
+            return (obj if obj.__class__ is str else json.dumps(obj)).encode()
+
+    cursor.adapters.register_dumper(_HexUuid, HexUuidDumper)
+    cursor.adapters.register_dumper(_JsonText, JsonTextDumper)
+
+
+class _HexUuid:
+    """Stands for the dumpers registered by PostgreSQL type (`_register_binary_dumpers`)."""
+
+
+class _JsonText:
+    """Stands for the dumpers registered by PostgreSQL type (`_register_binary_dumpers`)."""
 
 
 def _identity(value: Any) -> Any:
@@ -223,3 +332,79 @@ def gc_paused() -> Iterator[None]:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+class WriteBehind:
+    """Runs write jobs one after another on a thread of their own, in the order submitted,
+    while the caller builds the next rows: the database inserts one batch (PostgreSQL's server,
+    or SQLite's C code, neither holding Python's GIL) while Python builds the next, so on two
+    cores a large posting takes about the longer of the two instead of their sum.
+
+    The jobs use the caller's connection, which the caller must not touch until `finish`
+    returns (or the block ends). The first job that raises stops the rest: `submit` and
+    `finish` raise its error in the caller's thread, and leaving the block on an error waits
+    for the job under way, so the connection is idle again when the caller rolls back.
+    `threaded=False` runs each job at once in the caller's thread (same order, same errors).
+    """
+
+    def __init__(self, *, threaded: bool = True, depth: int = 2) -> None:
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="rcm-write-behind", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue `job` (waits while `depth` jobs are queued); raises the error of an earlier
+        job, if one failed."""
+        self._raise()
+        if self._thread is None:
+            job()
+            return
+        self._jobs.put(job)
+
+    def finish(self) -> None:
+        """Wait until every job ran; raise the first error."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.finish()
+            return
+        # Leaving on an error: stop after the job under way; the caller's error wins.
+        if self._error is None:
+            self._error = RuntimeError("write-behind abandoned")
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        self._error = None

@@ -34,7 +34,8 @@ class Denial(SQLModel, table=True):
     __tablename__ = "denial"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    practice_id: uuid.UUID = Field(foreign_key="practice.id", index=True)
+    # No foreign key: claim_id pins the practice (migration 0004).
+    practice_id: uuid.UUID = Field(index=True)
     claim_id: uuid.UUID = Field(foreign_key="claim.id", index=True)
     service_line_id: uuid.UUID | None = Field(default=None, foreign_key="service_line.id")
     claim_payment_id: uuid.UUID | None = Field(default=None, foreign_key="claim_payment.id")

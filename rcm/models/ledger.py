@@ -66,7 +66,9 @@ class LedgerEntry(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    practice_id: uuid.UUID = Field(foreign_key="practice.id")
+    # No foreign key on practice_id and remittance_id (migration 0004): claim_id and
+    # claim_payment_id pin them, and posting checks what it writes (rcm.posting).
+    practice_id: uuid.UUID
     claim_id: uuid.UUID | None = Field(default=None, foreign_key="claim.id")
     service_line_id: uuid.UUID | None = Field(default=None, foreign_key="service_line.id")
     kind: LedgerKind = Field(sa_type=EnumString(LedgerKind, 32))
@@ -74,7 +76,7 @@ class LedgerEntry(SQLModel, table=True):
     responsible: Responsible = Field(sa_type=EnumString(Responsible, 16))
     group_code: str | None = Field(default=None, max_length=2)
     reason_code: str | None = Field(default=None, max_length=5)
-    remittance_id: uuid.UUID | None = Field(default=None, foreign_key="remittance.id")
+    remittance_id: uuid.UUID | None = None
     claim_payment_id: uuid.UUID | None = Field(default=None, foreign_key="claim_payment.id")
     reverses_entry_id: uuid.UUID | None = Field(default=None, foreign_key="ledger_entry.id")
     memo: str | None = Field(default=None, sa_type=Text)

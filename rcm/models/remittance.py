@@ -66,7 +66,8 @@ class ClaimPayment(SQLModel, table=True):
     __tablename__ = "claim_payment"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    practice_id: uuid.UUID = Field(foreign_key="practice.id", index=True)
+    # No foreign key: remittance_id pins the practice (migration 0004).
+    practice_id: uuid.UUID = Field(index=True)
     remittance_id: uuid.UUID = Field(foreign_key="remittance.id", index=True)
     claim_id: uuid.UUID | None = Field(default=None, foreign_key="claim.id", index=True)
     patient_control_number: str = Field(max_length=38)
@@ -88,7 +89,9 @@ class ServicePayment(SQLModel, table=True):
     __tablename__ = "service_payment"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    practice_id: uuid.UUID = Field(foreign_key="practice.id", index=True)
+    # No foreign key or index: claim_payment_id pins the practice, and the rows are read by
+    # claim payment (migration 0004).
+    practice_id: uuid.UUID
     claim_payment_id: uuid.UUID = Field(foreign_key="claim_payment.id", index=True)
     service_line_id: uuid.UUID | None = Field(default=None, foreign_key="service_line.id")
     procedure_code: str = Field(max_length=48)
@@ -109,7 +112,9 @@ class Adjustment(SQLModel, table=True):
     __tablename__ = "adjustment"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    practice_id: uuid.UUID = Field(foreign_key="practice.id", index=True)
+    # No foreign key or index: claim_payment_id pins the practice, and the rows are read by
+    # claim payment (migration 0004).
+    practice_id: uuid.UUID
     claim_payment_id: uuid.UUID = Field(foreign_key="claim_payment.id", index=True)
     service_payment_id: uuid.UUID | None = Field(default=None, foreign_key="service_payment.id")
     group_code: AdjustmentGroup = Field(sa_type=EnumString(AdjustmentGroup, 2))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -59,12 +59,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
-from rcm.bulk import BulkWriter, as_uuid, gc_paused, new_hex_id
+from rcm.bulk import BulkWriter, WriteBehind, as_uuid, gc_paused, new_hex_id
 from rcm.claims.create import NEW_CLAIM_COLUMNS
 from rcm.claims.states import ClaimMove, can_transition, move_claims
 from rcm.denials.carc import CarcTable, load_carc_table
 from rcm.errors import PostingError
-from rcm.ledger import LedgerRows, PostedEntry
+from rcm.ledger import LEDGER_COLUMNS, LedgerRows, PostedEntry
 from rcm.logging import logger
 from rcm.models import (
     Adjustment,
@@ -108,6 +108,9 @@ CENTS = Decimal("0.01")
 # Keys per query: one parameter holds them all (a JSON array on SQLite, an array on
 # PostgreSQL), so the chunk only bounds the size of one statement's answer.
 CHUNK = 50_000
+# Claim payments per write batch: the rows of one batch are written (on a thread of their own:
+# rcm.bulk.WriteBehind) while the next batch is built.
+BATCH = 5_000
 
 PROCESSED = frozenset({"1", "2", "3", "19", "20", "21"})
 PROCESSED_AFTER_PRIOR_PAYER = frozenset({"2", "3", "20", "21"})
@@ -611,7 +614,7 @@ class _Poster:
         self.adjudication_date = adjudication_date
         self.carc = carc
         self.now = utcnow()
-        self.writer = BulkWriter(session.connection())
+        self.writer = BulkWriter(session.connection(), binary=True)
         self.counts = _Counts()
         self.ledger = LedgerRows(self.writer, practice_id=self.practice_id, created_at=self.now)
         self.denials: list[tuple[Any, ...]] = []
@@ -627,7 +630,18 @@ class _Poster:
         self.appeal_windows: dict[str, int | None] = {}
         self.next_claims: dict[tuple[str, PayerResponsibility], str] = {}
         self.claims: dict[str, _ClaimRow] = {}
+        self.dirty_claims: list[_ClaimRow] = []
         self.charged_after_prior: set[str] = set()
+        # What the rows may name: claims, service lines and claim payments read under this
+        # practice (or made by this posting). Checked before every write (`_check_references`):
+        # the foreign keys on practice_id are gone (migration 0004), so nothing written can
+        # name another practice's claim, line or claim payment.
+        self.known_claims: set[str] = set()
+        self.known_lines: set[str] = set()
+        self.known_payments: set[str] = set()
+        # The claim payment, service payment and adjustment rows (`_post_claims`; None when
+        # the claim payment is on file already: match_claim_payment).
+        self.rows: _Rows | None = None
         # Reversals: entries of earlier claim payments by claim payment, entries already
         # reversed, claim payments reversed here, claims whose postings a reversal later in
         # this remittance may negate.
@@ -657,6 +671,7 @@ class _Poster:
         too)."""
         pid = self.practice_uuid
         self.claims.update((c.id, c) for c in claims)
+        self.known_claims.update(c.id for c in claims)
         run = self.session.connection().execute
         pg = self.writer.postgresql
         money = _Decimals()
@@ -682,6 +697,7 @@ class _Poster:
                 .where(_in(_key(ServiceLine.encounter_id), chunk, pg))
                 .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
             ).all():
+                self.known_lines.add(line_id)
                 line = _LineRow(
                     line_id,
                     encounter_id,
@@ -709,6 +725,7 @@ class _Poster:
                 .where(col(Claim.payer_responsibility) != PayerResponsibility.PRIMARY)
             ).all():
                 self.related[encounter_id].append(other_id)
+                self.known_claims.add(other_id)
                 if status not in _FINAL:
                     self.next_claims[(encounter_id, _RESPONSIBILITY[responsibility])] = other_id
         charged = self.charged
@@ -745,6 +762,7 @@ class _Poster:
                 .where(_unindexed(col(ClaimPayment.practice_id)) == pid)
                 .where(_in(_key(ClaimPayment.claim_id), chunk, pg))
             ).all():
+                self.known_payments.add(cp_id)
                 self.earlier[claim_id].append((cp_id, status, pccn, posted_at))
         for chunk in _chunks(patient_ids):
             for patient_id, priority, coverage_id, payer_id in run(
@@ -801,6 +819,13 @@ class _Poster:
                 .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
             ):
                 entry = PostedEntry(*row[:10])
+                # Read under this practice: a reversal may name them.
+                if entry.claim_id is not None:
+                    self.known_claims.add(entry.claim_id)
+                if entry.service_line_id is not None:
+                    self.known_lines.add(entry.service_line_id)
+                if entry.claim_payment_id is not None:
+                    self.known_payments.add(entry.claim_payment_id)
                 if row[10] is not None:
                     self.reversed_entries.add(row[10])
                 if entry.claim_payment_id is not None:
@@ -877,7 +902,12 @@ class _Poster:
             self.counts.skipped_transitions += 1
             return
         claim.status = to_status
-        claim.dirty = True
+        self._touch(claim)
+
+    def _touch(self, claim: _ClaimRow) -> None:
+        if not claim.dirty:
+            claim.dirty = True
+            self.dirty_claims.append(claim)
 
     def _denial_of(self, group: str, reason: str) -> bool:
         key = (group, reason)
@@ -914,7 +944,7 @@ class _Poster:
             pccn = era.payer_claim_control_number[:50]
             if pccn != claim.payer_claim_control_number:
                 claim.payer_claim_control_number = pccn
-                claim.dirty = True
+                self._touch(claim)
         after_prior = status in PROCESSED_AFTER_PRIOR_PAYER and self._has_prior_payer(claim)
         next_claim = self._next_claim_for(claim, status)
         patient_by_line: dict[str | None, Decimal] = {}
@@ -1053,6 +1083,7 @@ class _Poster:
             "updated_at": self.now,
         }
         self.new_claims.append(row)
+        self.known_claims.add(claim_id)
         self.next_claims[key] = claim_id
         self.counts.secondary_claims += 1
         self.counts.secondary_ids.append(claim_id)
@@ -1221,12 +1252,12 @@ class _Poster:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _name_new_claims(self) -> None:
+    def _name_new_claims(self, new_claims: list[dict[str, Any]]) -> None:
         """Patient control numbers of the new secondary claims: the primary's + S (or T), with
         a counter when that is taken (by a claim on file or another new one)."""
-        if not self.new_claims:
+        if not new_claims:
             return
-        bases = sorted({row["patient_control_number"][:19] for row in self.new_claims})
+        bases = sorted({row["patient_control_number"][:19] for row in new_claims})
         candidates = sorted({b + suffix for b in bases for suffix in ("S", "T")})
         taken: set[str] = set()
         pg = self.writer.postgresql
@@ -1238,7 +1269,7 @@ class _Poster:
                     .where(_in(col(Claim.patient_control_number), chunk, pg, String))
                 )
             )
-        for row in self.new_claims:
+        for row in new_claims:
             primary = row["patient_control_number"]
             suffix = row["payer_responsibility"]
             pcn = primary[:19] + suffix
@@ -1249,61 +1280,132 @@ class _Poster:
             taken.add(pcn)
             row["patient_control_number"] = pcn
 
-    def write(self) -> None:
-        s = self.session
-        w = self.writer
-        self._name_new_claims()
-        claim_table = Claim.__table__  # type: ignore[attr-defined]
-        if self.new_claims:
-            converters = [w.converter(claim_table, name) for name in NEW_CLAIM_COLUMNS]
-            w.insert(
-                claim_table,
-                NEW_CLAIM_COLUMNS,
-                [
-                    tuple(
-                        convert(row[name])
-                        for name, convert in zip(NEW_CLAIM_COLUMNS, converters, strict=True)
-                    )
-                    for row in self.new_claims
-                ],
+    def take_batch(self) -> Callable[[], None]:
+        """The rows built since the last batch, detached (building goes on into new lists),
+        checked (`_check_references`), as a job that writes them: new claims, claim payments,
+        service payments, adjustments, ledger entries, denials, PLB rows, work items, in that
+        order (each table's keys before the rows naming them), then the claims' status moves.
+        The job uses the session's connection and nothing else of the poster's state."""
+        rows = self.rows
+        payments, services, adjustments = rows.take() if rows is not None else ([], [], [])
+        ledger = self.ledger
+        entries = ledger.rows
+        ledger.rows, ledger.amounts = [], []
+        new_claims, self.new_claims = self.new_claims, []
+        denials, self.denials = self.denials, []
+        plbs, self.plb_rows = self.plb_rows, []
+        work_items, self.work_items = self.work_items, []
+        moves = []
+        for c in self.dirty_claims:
+            moves.append(
+                ClaimMove(
+                    c.id,
+                    self.practice_id,
+                    c.read_status,
+                    tuple(c.steps),
+                    (c.payer_claim_control_number,),
+                )
             )
-        self.counts.ledger_entries += self.ledger.write()
-        denial_table = Denial.__table__  # type: ignore[attr-defined]
-        w.insert(denial_table, DENIAL_COLUMNS, self.denials)
-        plb_table = ProviderAdjustment.__table__  # type: ignore[attr-defined]
-        w.insert(plb_table, PLB_COLUMNS, self.plb_rows)
-        work_table = WorkItem.__table__  # type: ignore[attr-defined]
-        stamp = w.converter(work_table, "created_at")
+            c.read_status = c.status
+            c.steps = []
+            c.dirty = False
+        self.dirty_claims = []
+        self._check_references(payments, services, adjustments, entries, denials, work_items)
+        self.counts.ledger_entries += len(entries)
+        w = self.writer
+        session = self.session
+
+        def write() -> None:
+            self._write_new_claims(new_claims)
+            w.insert(ClaimPayment.__table__, CP_COLUMNS, payments)  # type: ignore[attr-defined]
+            w.insert(ServicePayment.__table__, SP_COLUMNS, services)  # type: ignore[attr-defined]
+            w.insert(Adjustment.__table__, ADJ_COLUMNS, adjustments)  # type: ignore[attr-defined]
+            w.insert(LedgerEntry.__table__, LEDGER_COLUMNS, entries)  # type: ignore[attr-defined]
+            w.insert(Denial.__table__, DENIAL_COLUMNS, denials)  # type: ignore[attr-defined]
+            w.insert(ProviderAdjustment.__table__, PLB_COLUMNS, plbs)  # type: ignore[attr-defined]
+            work_table = WorkItem.__table__  # type: ignore[attr-defined]
+            stamp = w.converter(work_table, "created_at")
+            w.insert(
+                work_table, WORK_ITEM_COLUMNS, [(*r[:7], stamp(r[7]), None) for r in work_items]
+            )
+            move_claims(
+                session,
+                moves,
+                source=self.source,
+                at=self.now,
+                columns=("payer_claim_control_number",),
+            )
+
+        return write
+
+    def _write_new_claims(self, new_claims: list[dict[str, Any]]) -> None:
+        if not new_claims:
+            return
+        self._name_new_claims(new_claims)
+        w = self.writer
+        claim_table = Claim.__table__  # type: ignore[attr-defined]
+        converters = [w.converter(claim_table, name) for name in NEW_CLAIM_COLUMNS]
         w.insert(
-            work_table,
-            WORK_ITEM_COLUMNS,
-            [(*r[:7], stamp(r[7]), None) for r in self.work_items],
+            claim_table,
+            NEW_CLAIM_COLUMNS,
+            [
+                tuple(
+                    convert(row[name])
+                    for name, convert in zip(NEW_CLAIM_COLUMNS, converters, strict=True)
+                )
+                for row in new_claims
+            ],
         )
+
+    def _check_references(
+        self,
+        payments: Sequence[tuple[Any, ...]],
+        services: Sequence[tuple[Any, ...]],
+        adjustments: Sequence[tuple[Any, ...]],
+        entries: Sequence[tuple[Any, ...]],
+        denials: Sequence[tuple[Any, ...]],
+        work_items: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Refuse rows naming a claim, service line or claim payment not read under this
+        practice (or made by this posting), or another practice. The database checks that
+        they exist (foreign keys to claim, service_line and claim_payment); this checks whose
+        they are, which the dropped practice_id foreign keys never did either."""
+        pid = self.practice_id
+        claims = {r[3] for r in payments} | {r[2] for r in entries}
+        claims |= {r[2] for r in denials} | {r[4] for r in work_items}
+        claims.discard(None)
+        lines = {r[3] for r in services} | {r[3] for r in entries} | {r[3] for r in denials}
+        lines.discard(None)
+        new_payments = {r[0] for r in payments}
+        named_payments = {r[2] for r in services} | {r[2] for r in adjustments}
+        named_payments |= {r[10] for r in entries} | {r[4] for r in denials}
+        named_payments.discard(None)
+        self.known_payments |= new_payments
+        practices = {r[1] for r in payments} | {r[1] for r in services}
+        practices |= {r[1] for r in adjustments} | {r[1] for r in entries}
+        practices |= {r[1] for r in denials} | {r[1] for r in work_items}
+        problems = []
+        if practices - {pid}:
+            problems.append("rows of another practice")
+        if claims - self.known_claims:
+            problems.append(f"{len(claims - self.known_claims)} claims not of this practice")
+        if lines - self.known_lines:
+            problems.append(f"{len(lines - self.known_lines)} service lines not of this practice")
+        if named_payments - self.known_payments:
+            missing = len(named_payments - self.known_payments)
+            problems.append(f"{missing} claim payments not of this practice")
+        if problems:
+            raise PostingError(
+                f"posting for practice {as_uuid(pid)} refused: it would write "
+                + ", ".join(problems)
+            )
+
+    def write(self) -> None:
+        """Write every row built so far, in this thread, then resolve the denials of the
+        claim payments reversed here."""
+        self.take_batch()()
         # After the insert: a payment reversed later in this remittance has its denials here.
         self._resolve_denials()
-        moves = [
-            ClaimMove(
-                c.id,
-                self.practice_id,
-                c.read_status,
-                tuple(c.steps),
-                (c.payer_claim_control_number,),
-            )
-            for c in self.claims.values()
-            if c.dirty
-        ]
-        move_claims(
-            s,
-            moves,
-            source=self.source,
-            at=self.now,
-            columns=("payer_claim_control_number",),
-        )
-        for claim in self.claims.values():
-            if claim.dirty:
-                claim.read_status = claim.status
-                claim.steps = []
-                claim.dirty = False
 
     def _resolve_denials(self) -> None:
         """Open denials of the claim payments reversed here are resolved."""
@@ -1454,11 +1556,13 @@ class _Rows:
                 )
             )
 
-    def write(self) -> None:
-        w = self.writer
-        w.insert(ClaimPayment.__table__, CP_COLUMNS, self.payments)  # type: ignore[attr-defined]
-        w.insert(ServicePayment.__table__, SP_COLUMNS, self.services)  # type: ignore[attr-defined]
-        w.insert(Adjustment.__table__, ADJ_COLUMNS, self.adjustments)  # type: ignore[attr-defined]
+    def take(
+        self,
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The rows added since the last call (claim payments, service payments, adjustments)."""
+        out = (self.payments, self.services, self.adjustments)
+        self.payments, self.services, self.adjustments = [], [], []
+        return out
 
 
 def post_remittance(
@@ -1613,34 +1717,48 @@ def _post_claims(
         if era.status == REVERSAL and era.patient_control_number in claims
     }
     poster.load(list(claims.values()), reversing)
-    rows = _Rows(poster.writer, poster.practice_id, remittance_id)
+    rows = poster.rows = _Rows(poster.writer, poster.practice_id, remittance_id)
     counts = poster.counts
     lines = poster.lines
     earlier = poster.earlier
     no_lines: list[_LineRow] = []
-    for era in _in_claim_order(remittance.claims, claims):
-        cp_id = new_hex_id()
-        claim = claims.get(era.patient_control_number)
-        counts.claim_payments += 1
-        if claim is None:
-            rows.add(era, cp_id, None, [None] * len(era.services))
-            counts.unmatched += 1
-            counts.unmatched_ids.append(cp_id)
-            continue
-        line_ids = match_service_lines(
-            era.services,
-            lines.get(claim.encounter_id, no_lines),
-            claim_date=_claim_date(era) or claim.service_date_from,
-        )
-        rows.add(era, cp_id, claim.id, line_ids)
-        counts.matched += 1
-        poster.post_claim(era, claim, cp_id, line_ids)
-        earlier[claim.id].append((cp_id, era.status, era.payer_claim_control_number or None, now))
-    for plb in remittance.provider_adjustments:
-        poster.plb(plb)
-    rows.write()
-    poster.write()
+    with WriteBehind(threaded=_threaded(session)) as jobs:
+        for era in _in_claim_order(remittance.claims, claims):
+            if len(rows.payments) >= BATCH:
+                jobs.submit(poster.take_batch())
+            cp_id = new_hex_id()
+            claim = claims.get(era.patient_control_number)
+            counts.claim_payments += 1
+            if claim is None:
+                rows.add(era, cp_id, None, [None] * len(era.services))
+                counts.unmatched += 1
+                counts.unmatched_ids.append(cp_id)
+                continue
+            line_ids = match_service_lines(
+                era.services,
+                lines.get(claim.encounter_id, no_lines),
+                claim_date=_claim_date(era) or claim.service_date_from,
+            )
+            rows.add(era, cp_id, claim.id, line_ids)
+            counts.matched += 1
+            poster.post_claim(era, claim, cp_id, line_ids)
+            earlier[claim.id].append(
+                (cp_id, era.status, era.payer_claim_control_number or None, now)
+            )
+        for plb in remittance.provider_adjustments:
+            poster.plb(plb)
+        jobs.submit(poster.take_batch())
+    # After every insert: a payment reversed later in this remittance has its denials here.
+    poster._resolve_denials()
     return poster
+
+
+def _threaded(session: Session) -> bool:
+    """Write behind on a thread (rcm.bulk.WriteBehind) on PostgreSQL: a COPY hands the server
+    a batch and waits for it (foreign keys, indexes) without holding the GIL, while the next
+    batch is built. SQLite writes inline: executemany takes the GIL back for every row, so a
+    writer thread only contends with the builder (measured: no faster on two cores)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _in_claim_order(
@@ -1784,6 +1902,8 @@ def match_claim_payment(
         )
         row = _orm_claim_row(claim)
         poster.load([row], [row.id] if era.status == REVERSAL else [])
+        # Checked above: the claim payment and the claim are of the same practice.
+        poster.known_payments.add(cp.id.hex)
         line_ids = match_service_lines(
             era.services,
             poster.lines.get(row.encounter_id, []),

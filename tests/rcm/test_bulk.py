@@ -7,10 +7,19 @@ import threading
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from rcm.bulk import BulkWriter, as_uuid, gc_paused, id_hex, new_hex_id, new_hex_ids
+from rcm.bulk import (
+    BulkWriter,
+    WriteBehind,
+    as_uuid,
+    gc_paused,
+    id_hex,
+    new_hex_id,
+    new_hex_ids,
+)
 from rcm.models import Payer
 
 
@@ -132,3 +141,50 @@ def test_converters_remember_values_and_pass_none(engine: Engine) -> None:
         assert money(None) is None
         first = money(Decimal("12.50"))
         assert money(Decimal("12.5")) is first
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_write_behind_runs_jobs_in_order_off_the_callers_thread(threaded: bool) -> None:
+    done: list[tuple[int, bool]] = []
+    caller = threading.get_ident()
+    with WriteBehind(threaded=threaded) as jobs:
+        for n in range(5):
+            jobs.submit(lambda n=n: done.append((n, threading.get_ident() == caller)))
+    assert [n for n, _ in done] == list(range(5))
+    assert {same for _, same in done} == {not threaded}
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_write_behind_stops_at_the_first_error_and_raises_it_in_the_caller(
+    threaded: bool,
+) -> None:
+    done: list[int] = []
+
+    def job(n: int) -> None:
+        if n == 1:
+            raise ValueError("job 1 failed")
+        done.append(n)
+
+    with pytest.raises(ValueError, match="job 1 failed"), WriteBehind(threaded=threaded) as jobs:
+        for n in range(4):
+            jobs.submit(lambda n=n: job(n))
+    assert done == [0]
+
+
+def test_write_behind_waits_for_the_job_under_way_when_the_caller_fails() -> None:
+    started, release = threading.Event(), threading.Event()
+    done: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(5)
+        done.append(1)
+
+    with pytest.raises(RuntimeError, match="caller"), WriteBehind() as jobs:
+        jobs.submit(slow)
+        jobs.submit(lambda: done.append(2))
+        started.wait(5)
+        threading.Timer(0.05, release.set).start()
+        raise RuntimeError("caller failed")
+    # The job under way finished before the block was left; the queued one never ran.
+    assert done == [1]
