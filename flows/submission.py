@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from prefect import flow
 from prefect.utilities.annotations import quote
@@ -167,8 +168,20 @@ def submit_for(
         summary.interchanges.append(item.interchange_id)
     for slug, failures in sent.failures.items():
         summaries[slug].errors += failures
+    by_payer = report_tasks.submitted_by_payer(
+        quote([(ref.id, summaries[ref.slug].interchanges) for ref in refs])
+    )
+    held = report_tasks.held_claims(quote([(ref.id, held_ids[ref.slug]) for ref in refs]))
     for ref in refs:
-        _publish(ref, today, summaries[ref.slug], reports[ref.slug], held_ids[ref.slug])
+        summaries[ref.slug].held = len(set(held_ids[ref.slug]))
+        _publish(
+            ref,
+            today,
+            summaries[ref.slug],
+            reports[ref.slug],
+            by_payer.get(ref.id, []),
+            held.get(ref.id, []),
+        )
     return summaries
 
 
@@ -253,11 +266,9 @@ def _publish(
     today: date,
     summary: SubmissionSummary,
     report: RunReport,
-    held_ids: list[uuid.UUID],
+    by_payer: list[dict[str, Any]],
+    held: list[dict[str, Any]],
 ) -> None:
-    by_payer = report_tasks.submitted_by_payer(ref.id, quote(summary.interchanges))
-    held = report_tasks.held_claims(ref.id, quote(held_ids))
-    summary.held = len(set(held_ids))
     report.counts.update(
         {
             "inbox files imported": summary.imported_files,

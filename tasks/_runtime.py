@@ -55,9 +55,12 @@ def retry_transient_database_errors(
     """Retry a transaction that failed because the database connection dropped or a lock
     timed out; never one that failed on data (constraints, domain errors)."""
     exc = _exception_of(state)
-    if isinstance(exc, TransientConnectorError):
-        return True
-    if isinstance(exc, OperationalError):
+    return exc is not None and is_transient_database_error(exc)
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """A dropped connection or a lock timeout: what a database task retries."""
+    if isinstance(exc, (TransientConnectorError, OperationalError)):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -123,6 +126,7 @@ __all__ = [
     "DATABASE_TASK_OPTIONS",
     "StepUnavailableError",
     "domain_function",
+    "is_transient_database_error",
     "require",
     "retry_transient_connector_errors",
     "retry_transient_database_errors",

@@ -12,12 +12,10 @@ from typing import Any, Generic, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import col, select
 
-from connectors.errors import TransientConnectorError
 from rcm.logging import logger
-from tasks._runtime import DATABASE_TASK_OPTIONS, transaction
+from tasks._runtime import DATABASE_TASK_OPTIONS, is_transient_database_error, transaction
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -87,13 +85,6 @@ class PerPractice(Generic[T]):
         return out
 
 
-def is_transient(exc: BaseException) -> bool:
-    """What `retry_transient_database_errors` retries: a dropped connection, a lock timeout."""
-    if isinstance(exc, (TransientConnectorError, OperationalError)):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
 # Results of the attempts of a task run that are to be retried: a retry does not redo them.
 _attempts: dict[uuid.UUID, dict[Any, Any]] = {}
 _attempts_lock = threading.Lock()
@@ -141,14 +132,16 @@ def for_each_item(
                     try:
                         earlier[key] = work(item)
                     except Exception as exc:
-                        if alone or is_transient(exc):
+                        if alone or is_transient_database_error(exc):
                             raise
                         outcome.failed[practice_id] = f"{type(exc).__name__}: {exc}"
                         logger.error("failed for practice {}: {}", practice_id, exc)
                         break
                 results.append(earlier[key])
     except BaseException as exc:
-        _attempt_over(run_id, retried=isinstance(exc, Exception) and is_transient(exc))
+        _attempt_over(
+            run_id, retried=isinstance(exc, Exception) and is_transient_database_error(exc)
+        )
         raise
     _attempt_over(run_id, retried=False)
     return outcome
@@ -266,7 +259,6 @@ __all__ = [
     "apply_onboarding_file",
     "for_each_item",
     "for_each_practice",
-    "is_transient",
     "list_active_practices",
     "load_practice",
     "load_practices",

@@ -17,19 +17,32 @@ from tasks.practices import PerPractice, for_each_practice
 
 
 @task(name="held-claims", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
-def held_claims(practice_id: uuid.UUID, claim_ids: list[uuid.UUID] | None) -> list[dict[str, Any]]:
+def held_claims(
+    requests: list[tuple[uuid.UUID, list[uuid.UUID] | None]],
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each practice's held claims (of `claim_ids`, or all of them when None), with their open
+    findings: one task run for a run's practices."""
     with transaction() as session:
-        return worklists.held_claims(session, practice_id=practice_id, claim_ids=claim_ids)
+        return {
+            practice_id: worklists.held_claims(
+                session, practice_id=practice_id, claim_ids=claim_ids
+            )
+            for practice_id, claim_ids in requests
+        }
 
 
 @task(name="submitted-by-payer", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
 def submitted_by_payer(
-    practice_id: uuid.UUID, interchange_ids: list[uuid.UUID]
-) -> list[dict[str, Any]]:
+    requests: list[tuple[uuid.UUID, list[uuid.UUID]]],
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each practice's claims and billed amount per payer in the interchanges it sent."""
     with transaction() as session:
-        return worklists.submitted_by_payer(
-            session, practice_id=practice_id, interchange_ids=interchange_ids
-        )
+        return {
+            practice_id: worklists.submitted_by_payer(
+                session, practice_id=practice_id, interchange_ids=interchange_ids
+            )
+            for practice_id, interchange_ids in requests
+        }
 
 
 @task(name="front-end-rejections", cache_policy=NO_CACHE, **DATABASE_TASK_OPTIONS)
