@@ -31,7 +31,7 @@ from rcm.imports.common import (
     record_import,
     sha256_hex,
 )
-from rcm.imports.rows import hex_key, one_of, stored_text
+from rcm.rows import hex_key, one_of, stored_text
 
 REQUIRED = ("appointment_id", "patient_account", "scheduled_at", "rendering_npi")
 OPTIONAL = ("visit_type", "status")

@@ -50,8 +50,8 @@ from rcm.imports.common import (
     role_of,
     sha256_hex,
 )
-from rcm.imports.rows import hex_key, key_in, one_of, stored_text, unindexed
 from rcm.models import ClaimType, Coverage, Diagnosis, Encounter, ServiceLine, utcnow
+from rcm.rows import hex_key, key_in, one_of, stored_text, unindexed
 
 REQUIRED = (
     "encounter_id",

@@ -28,8 +28,8 @@ from rcm.identifiers import (
     state_problem,
     zip_problem,
 )
-from rcm.imports.rows import hex_key, one_of, stored_text
 from rcm.logging import logger
+from rcm.rows import hex_key, one_of, stored_text
 
 MAX_PROBLEMS_LISTED = 200
 

@@ -41,22 +41,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    Dialect,
     String,
-    TypeDecorator,
-    Uuid,
-    any_,
-    bindparam,
-    func,
     insert,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from rcm.bulk import BulkWriter, WriteBehind, as_uuid, gc_paused, new_hex_id
@@ -101,6 +91,7 @@ from rcm.posting.errors import (
 )
 from rcm.posting.matching import match_service_lines
 from rcm.posting.plb import describe_plb
+from rcm.rows import HEX_KEY, as_key, hex_key, one_of, stored_text, unindexed
 from rcm.x12 import x835
 
 ZERO = Decimal("0.00")
@@ -236,73 +227,17 @@ PLB_COLUMNS = (
 )
 
 
-def _as_hex(value: Any) -> Any:
-    return value if value is None or value.__class__ is str else value.hex
+# Plain-row reading (rcm.rows) under the short names posting's queries use.
+_key = as_key
+_hex = hex_key
+_text = stored_text
+_unindexed = unindexed
 
 
-class _HexKey(TypeDecorator[Any]):
-    """A UUID column read and compared as 32 hex digits (rcm.bulk's keys): SQLite stores
-    that text, and PostgreSQL casts it (the parameter is rendered `::UUID`)."""
-
-    impl = Uuid
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> Any:
-        return None
-
-    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
-        return None if dialect.name == "sqlite" else _as_hex
-
-
-_KEY = _HexKey()
-
-
-def _key(column: Any) -> Any:
-    """`column` (a UUID key) compared with hex strings (rcm.bulk's keys)."""
-    return type_coerce(column, _KEY)
-
-
-class _hex(FunctionElement[str]):
-    """A UUID key in a select list, as 32 hex digits. SQLite stores them so; PostgreSQL
-    converts them itself (`encode(uuid_send(x), 'hex')`), several times cheaper than a UUID
-    object per value in the driver and its hex on top."""
-
-    type = String()
-    name = "hex"
-    inherit_cache = True
-
-
-@compiles(_hex)
-def _hex_default(element: _hex, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.clauses, **kw))
-
-
-@compiles(_hex, "postgresql")
-def _hex_postgresql(element: _hex, compiler: Any, **kw: Any) -> str:
-    return f"encode(uuid_send({compiler.process(element.clauses, **kw)}), 'hex')"
-
-
-def _in(column: Any, values: Sequence[Any], postgresql: bool, type_: Any = _KEY) -> Any:
-    """`column IN (values)` with one parameter however many values: PostgreSQL
-    `column = ANY(array)`, SQLite `column IN (SELECT value FROM json_each(?))`. Both use the
-    column's index; a bound IN list costs a parameter each to render, bind and parse."""
-    if postgresql:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(type_)))
-    each = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
-    return column.in_(select(each.table_valued("value").c.value))
-
-
-def _text(column: Any) -> Any:
-    """`column` (an enum) as its stored value, without converting it to the enum."""
-    return type_coerce(column, String)
-
-
-def _unindexed(column: Any) -> Any:
-    """`column` in a form no index serves. For `practice_id = ? AND encounter_id IN (...)`,
-    a planner without statistics (SQLite always, PostgreSQL right after a bulk load) may pick
-    the practice_id index and read every row of the practice for each chunk; written this way
-    the practice is still checked on every row, and the selective index is the only choice."""
-    return func.coalesce(column, column)
+def _in(column: Any, values: Sequence[Any], postgresql: bool, type_: Any = HEX_KEY) -> Any:
+    """`column IN (values)` with one parameter however many values (rcm.rows.one_of); keys
+    by default."""
+    return one_of(column, values, postgresql, type_)
 
 
 @dataclass(slots=True)

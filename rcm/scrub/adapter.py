@@ -35,7 +35,6 @@ from rcm.bulk import BulkWriter, gc_paused, id_hex, new_hex_id
 from rcm.claims.states import ClaimMove, move_claims
 from rcm.codesets import CodeSets, load_code_sets
 from rcm.identifiers import normalize_icd10
-from rcm.imports.rows import key_in
 from rcm.logging import logger
 from rcm.models import (
     ClaimEdit,
@@ -49,6 +48,7 @@ from rcm.models import (
     utcnow,
 )
 from rcm.models.types import Money, UTCDateTime
+from rcm.rows import key_in
 from rcm.scrub.context import DuplicateIndex, EnrollmentIndex, EnrollmentSpan, make_context
 from rcm.scrub.model import (
     Finding,

@@ -1,8 +1,7 @@
-"""Reading what an import compares against as plain rows of the columns it needs.
+"""Reading plain rows of the columns a bulk path needs (imports, scrub, posting).
 
-An import checks a file against the practice's patients, providers, coverages and what earlier
-imports stored. Loading those as ORM instances (an identity-map entry, change tracking and a
-UUID object per key for every row) cost more than the import's own checks; here keys are read
+Loading rows as ORM instances (an identity-map entry, change tracking and a UUID object per key
+for every row) costs more than what the bulk paths do with them; here keys are read and compared
 as the 32 hex digits rcm.bulk writes, enums as their stored text, and a set of wanted values is
 one bound parameter however many there are.
 """
@@ -47,7 +46,7 @@ class _HexKey(TypeDecorator[Any]):
         return None if dialect.name == "sqlite" else _as_hex
 
 
-_KEY = _HexKey()
+HEX_KEY = _HexKey()
 
 
 class hex_key(FunctionElement[str]):
@@ -69,6 +68,11 @@ def _hex_key_postgresql(element: hex_key, compiler: Any, **kw: Any) -> str:
     return f"encode(uuid_send({compiler.process(element.clauses, **kw)}), 'hex')"
 
 
+def as_key(column: Any) -> Any:
+    """`column` (a UUID key) read and compared as hex digits."""
+    return type_coerce(column, HEX_KEY)
+
+
 def stored_text(column: Any) -> Any:
     """An enum column as its stored value, without building the enum."""
     return type_coerce(column, String)
@@ -76,7 +80,7 @@ def stored_text(column: Any) -> Any:
 
 def key_in(column: Any, keys: Collection[str], postgresql: bool) -> Any:
     """`column IN (keys)` for a UUID column and keys as hex digits (see `one_of`)."""
-    return one_of(type_coerce(column, _KEY), keys, postgresql, _KEY)
+    return one_of(as_key(column), keys, postgresql, HEX_KEY)
 
 
 def one_of(column: Any, values: Collection[Any], postgresql: bool, type_: Any = None) -> Any:
