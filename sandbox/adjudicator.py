@@ -59,6 +59,7 @@ from sandbox.payer_rules import (
     load_config,
     load_roster,
     money,
+    roster_version,
 )
 from sandbox.state import (
     PAID,
@@ -125,6 +126,7 @@ class Adjudicator:
         self.config = config or load_config(self.config_dir)
         self.usage = usage
         self.state = SandboxState.load(self.root)
+        self._roster: tuple[object, Roster] | None = None
 
     # -- randomness ---------------------------------------------------------------------------
 
@@ -133,7 +135,13 @@ class Adjudicator:
         return random.Random(_digest(self.seed, *key))
 
     def roster(self) -> Roster:
-        return load_roster(self.root)
+        """The payers' member roster, read again only when its file changes: a firm's roster
+        holds hundreds of thousands of members, and parsing it for every upload kept a core
+        busy (and, in-process, the platform waiting for the GIL)."""
+        version = roster_version(self.root)
+        if self._roster is None or self._roster[0] != version:
+            self._roster = (version, load_roster(self.root))
+        return self._roster[1]
 
     # -- uploads ------------------------------------------------------------------------------
 

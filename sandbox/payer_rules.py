@@ -616,6 +616,19 @@ def parse_roster(text: str, *, yaml_format: bool, source: str = "roster") -> Ros
     return Roster(members)
 
 
+def roster_version(root: Path | str) -> tuple[str, int, int] | None:
+    """Which roster file is under `root`, with its modification time and size: what
+    `load_roster` would read, so that a reader can tell when to read it again."""
+    root = Path(root)
+    for name in ROSTER_NAMES:
+        try:
+            stat = (root / name).stat()
+        except OSError:
+            continue
+        return (name, stat.st_mtime_ns, stat.st_size)
+    return None
+
+
 def load_roster(root: Path | str) -> Roster:
     """The roster under the sandbox root (roster.yaml, roster.yml or roster.csv); empty if none."""
     root = Path(root)

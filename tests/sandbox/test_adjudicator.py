@@ -3,6 +3,7 @@ checked against amounts computed by hand and against pyx12."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sandbox.state import SandboxState
 from tests.sandbox.helpers import (
     ACCOUNT,
     LATER,
+    MEMBERS,
     NOW,
     ClaimSpec,
     Line,
@@ -473,3 +475,16 @@ def test_replacement_of_a_denied_claim_with_the_fix_is_paid(run: Run) -> None:
     [third] = run.adjudicator.run_cycle(LATER + timedelta(days=2))
     [stray] = claims_by_pcn(third)["PCN50R2"]
     assert stray.status == "4" and cas(stray) == [[("CO", "16", D("160"))]]
+
+
+def test_the_roster_is_read_again_only_when_its_file_changes(run: Run) -> None:
+    first = run.adjudicator.roster()
+    assert run.adjudicator.roster() is first
+    assert first.get("W100000001") is not None
+    remaining = [m for m in MEMBERS if m.member_id != "W100000001"]
+    path = write_roster(run.root, remaining)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    again = run.adjudicator.roster()
+    assert again is not first
+    assert again.get("W100000001") is None
+    assert again.get("W100000002") is not None
