@@ -2,11 +2,14 @@
 
 In daily_cycle the steps are subflows, so each appears (and can be rerun on its own) in the
 Prefect UI. daily_cycle_all runs the same steps for every practice together (fan_out="stages"):
-one flow run whose tasks each work on a practice's batch or, for SFTP, on a clearinghouse
-account's, because a subflow per practice and step costs more in Prefect API calls than the
-work itself at a firm's scale. A step that fails does not stop the independent steps after it
-(answers are still collected when submission failed), but the run then fails naming every
-failed step and practice, so its state is honest.
+one flow run whose tasks work on a practice's batch (imports, claims, scrub, batches, the 270
+and the 837 gate), on a clearinghouse account's files (SFTP, inbound processing), or on every
+practice of the run at once (reports, denial work, statements, KPIs; each practice its own
+transaction), because every task run costs Prefect API and server work whatever it does:
+about ten per practice a day is what a firm's 100 practices leave room for. A step that
+fails does not stop the independent steps after it (answers are still collected when
+submission failed), but the run then fails naming every failed step and practice, so its
+state is honest.
 """
 
 from __future__ import annotations
