@@ -279,33 +279,13 @@ def _cycle(
 ) -> list[dict[str, Any]]:
     from sqlmodel import func, select
 
-    from connectors.clearinghouse import list_profiles
-    from connectors.db import make_engine, session_scope, upgrade
+    from benchmarks.workload import onboard_workload
+    from connectors.db import session_scope
     from rcm.imports import import_patients
-    from rcm.logging import configure_logging
     from rcm.models import Claim, ClaimPayment, ProviderAdjustment
-    from rcm.onboarding.apply import apply_onboarding
-    from rcm.payers import load_payers, sync_payers
-    from rcm.settings import reset_settings_cache
     from sandbox.clearinghouse import SandboxClearinghouse
 
-    reset_settings_cache()
-    configure_logging(level="WARNING", force=True)
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    payer_list = load_payers(paths.config_dir / "payers.yaml")
-    with session_scope(engine) as session:
-        sync_payers(session, payer_list)
-    clearinghouses = set(list_profiles())
-    for world in workload.practices:
-        with session_scope(engine) as session:
-            apply_onboarding(
-                session,
-                world.doc,
-                source_name=f"{world.slug}.yaml",
-                payers=payer_list,
-                known_clearinghouses=clearinghouses,
-            )
+    engine = onboard_workload(workload, paths, database_url)
     import_started = time.perf_counter()
     for world in workload.practices:
         inbox = paths.inbox / world.slug / "patients"

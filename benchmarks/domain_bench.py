@@ -104,7 +104,7 @@ def measure(
 def _measure(
     practices: int, claims: int, url: str, folder: Path, freeze: bool
 ) -> list[dict[str, Any]]:
-    from benchmarks.workload import build_workload, write_workload
+    from benchmarks.workload import build_workload, onboard_workload, write_workload
 
     workload = build_workload(practices, claims, seed=1)
     paths = write_workload(workload, folder)
@@ -115,8 +115,7 @@ def _measure(
 
     from sqlmodel import func, select
 
-    from connectors.clearinghouse import list_profiles
-    from connectors.db import make_engine, session_scope, upgrade
+    from connectors.db import session_scope
     from rcm.acknowledgments import apply_acknowledgment_file
     from rcm.batching import (
         assign_batches,
@@ -133,34 +132,15 @@ def _measure(
     from rcm.imports import import_patients
     from rcm.imports.appointments import import_appointments
     from rcm.imports.charges import import_charges
-    from rcm.logging import configure_logging
     from rcm.models import Claim, EligibilityCheck, Practice
-    from rcm.onboarding.apply import apply_onboarding
-    from rcm.payers import load_payers, sync_payers
     from rcm.scrub import scrub_claims
-    from rcm.settings import reset_settings_cache
     from rcm.x12.validate import ValidationReport
     from rcm.x12.x271 import parse_271
     from sandbox.adjudicator import Adjudicator
     from tasks.claims import envelope_settings
 
-    reset_settings_cache()
-    configure_logging(level="WARNING", force=True)
-    upgrade(url)
-    engine = make_engine(url)
-    payer_list = load_payers(paths.config_dir / "payers.yaml")
-    with session_scope(engine) as session:
-        sync_payers(session, payer_list)
-    known = set(list_profiles())
+    engine = onboard_workload(workload, paths, url)
     for world in workload.practices:
-        with session_scope(engine) as session:
-            apply_onboarding(
-                session,
-                world.doc,
-                source_name=f"{world.slug}.yaml",
-                payers=payer_list,
-                known_clearinghouses=known,
-            )
         for kind, load in (
             ("patients", import_patients),
             ("appointments", import_appointments),

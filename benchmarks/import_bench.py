@@ -65,7 +65,7 @@ def measure(
 def _measure(
     practices: int, claims: int, url: str, folder: Path, rounds: int, freeze: bool
 ) -> list[dict[str, Any]]:
-    from benchmarks.workload import build_workload, write_workload
+    from benchmarks.workload import build_workload, onboard_workload, write_workload
 
     workload = build_workload(practices, claims, seed=1)
     paths = write_workload(workload, folder)
@@ -77,33 +77,13 @@ def _measure(
     from sqlalchemy import delete
     from sqlmodel import col
 
-    from connectors.clearinghouse import list_profiles
-    from connectors.db import make_engine, session_scope, upgrade
+    from connectors.db import session_scope
     from rcm.imports import import_appointments, import_charges, import_patients
-    from rcm.logging import configure_logging
     from rcm.models import Appointment, AuditEvent, Diagnosis, Encounter, ServiceLine
-    from rcm.onboarding.apply import apply_onboarding
-    from rcm.payers import load_payers, sync_payers
-    from rcm.settings import reset_settings_cache
 
-    reset_settings_cache()
-    configure_logging(level="WARNING", force=True)
-    upgrade(url)
-    engine = make_engine(url)
-    payer_list = load_payers(paths.config_dir / "payers.yaml")
-    with session_scope(engine) as session:
-        sync_payers(session, payer_list)
-    known = set(list_profiles())
+    engine = onboard_workload(workload, paths, url)
     files: list[tuple[str, str, str, bytes]] = []
     for world in workload.practices:
-        with session_scope(engine) as session:
-            apply_onboarding(
-                session,
-                world.doc,
-                source_name=f"{world.slug}.yaml",
-                payers=payer_list,
-                known_clearinghouses=known,
-            )
         source = paths.inbox / world.slug / "patients" / "patients.csv"
         with session_scope(engine) as session:
             import_patients(session, world.slug, source.read_bytes(), source_name=source.name)

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -180,6 +181,37 @@ def build_workload(
 def _document_yaml(doc: OnboardingDocument) -> str:
     data = doc.model_dump(mode="json", exclude_none=True)
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def onboard_workload(workload: Workload, paths: WorkloadPaths, url: str) -> Any:
+    """What a firm does before its first day: the database at `url` migrated, the payers
+    loaded and every practice of `workload` onboarded. Returns the engine. Call it once the
+    RCM_* settings point at `paths` (the domain reads them when first imported)."""
+    from connectors.clearinghouse import list_profiles
+    from connectors.db import make_engine, session_scope, upgrade
+    from rcm.logging import configure_logging
+    from rcm.onboarding.apply import apply_onboarding
+    from rcm.payers import load_payers, sync_payers
+    from rcm.settings import reset_settings_cache
+
+    reset_settings_cache()
+    configure_logging(level="WARNING", force=True)
+    upgrade(url)
+    engine = make_engine(url)
+    payer_list = load_payers(paths.config_dir / "payers.yaml")
+    with session_scope(engine) as session:
+        sync_payers(session, payer_list)
+    known = set(list_profiles())
+    for world in workload.practices:
+        with session_scope(engine) as session:
+            apply_onboarding(
+                session,
+                world.doc,
+                source_name=f"{world.slug}.yaml",
+                payers=payer_list,
+                known_clearinghouses=known,
+            )
+    return engine
 
 
 def write_workload(
