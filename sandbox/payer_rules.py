@@ -891,16 +891,37 @@ def _rarcs(rules: PayerRules, reason: str) -> tuple[str, ...]:
 
 
 def _deny_line(line: LineIn, reason: str, rules: PayerRules) -> LineDecision:
-    return LineDecision(
-        number=line.number,
-        procedure=line.procedure,
-        modifiers=line.modifiers,
+    return _decided(
+        line,
         charge=money(line.charge),
-        units=line.units,
         allowed=ZERO,
         paid=ZERO,
         adjustments=(Adjustment("CO", reason, money(line.charge)),),
         rarcs=_rarcs(rules, reason),
+    )
+
+
+def _decided(
+    line: LineIn,
+    *,
+    charge: Decimal,
+    allowed: Decimal,
+    paid: Decimal,
+    adjustments: Iterable[Adjustment],
+    rarcs: tuple[str, ...] = (),
+) -> LineDecision:
+    """The payer's decision on `line`, which it echoes (procedure, units, dates, control
+    number) around the amounts it decided."""
+    return LineDecision(
+        number=line.number,
+        procedure=line.procedure,
+        modifiers=line.modifiers,
+        charge=charge,
+        units=line.units,
+        allowed=allowed,
+        paid=paid,
+        adjustments=tuple(adjustments),
+        rarcs=rarcs,
         service_date=line.service_date,
         revenue_code=line.revenue_code,
         qualifier=line.qualifier,
@@ -1047,19 +1068,12 @@ def adjudicate(claim: ClaimIn, ctx: AdjudicationContext, *, icn: str = "") -> Cl
         adjustments += share.adjustments
         remaining = share.remaining
         decisions.append(
-            LineDecision(
-                number=line.number,
-                procedure=line.procedure,
-                modifiers=line.modifiers,
+            _decided(
+                line,
                 charge=charge,
-                units=line.units,
                 allowed=allowed,
                 paid=remaining,
-                adjustments=tuple(adjustments),
-                service_date=line.service_date,
-                revenue_code=line.revenue_code,
-                qualifier=line.qualifier,
-                control_number=line.control_number,
+                adjustments=adjustments,
             )
         )
     lines = tuple(decisions)
@@ -1218,20 +1232,13 @@ def adjudicate_after_prior(
             if owed > 0:
                 adjustments.append(Adjustment("CO", reason, owed))
             decisions.append(
-                LineDecision(
-                    number=line.number,
-                    procedure=line.procedure,
-                    modifiers=line.modifiers,
+                _decided(
+                    line,
                     charge=charge,
-                    units=line.units,
                     allowed=ZERO,
                     paid=ZERO,
-                    adjustments=tuple(adjustments),
+                    adjustments=adjustments,
                     rarcs=_rarcs(rules, reason) if owed > 0 else (),
-                    service_date=line.service_date,
-                    revenue_code=line.revenue_code,
-                    qualifier=line.qualifier,
-                    control_number=line.control_number,
                 )
             )
             continue
@@ -1258,19 +1265,12 @@ def adjudicate_after_prior(
         if left > 0:
             adjustments.append(Adjustment("CO", "45", left))
         decisions.append(
-            LineDecision(
-                number=line.number,
-                procedure=line.procedure,
-                modifiers=line.modifiers,
+            _decided(
+                line,
                 charge=charge,
-                units=line.units,
                 allowed=allowed,
                 paid=paid,
-                adjustments=tuple(adjustments),
-                service_date=line.service_date,
-                revenue_code=line.revenue_code,
-                qualifier=line.qualifier,
-                control_number=line.control_number,
+                adjustments=adjustments,
             )
         )
     return ClaimDecision(
