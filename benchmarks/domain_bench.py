@@ -57,31 +57,11 @@ class _Phase:
 
 
 def _database(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'rcm.db'}", lambda: None
-    import uuid
+    """A fresh database for one run: a SQLite file in `folder`, or a PostgreSQL schema of its
+    own, dropped afterwards (the cycle bench's)."""
+    from benchmarks.cycle_bench import _database_url
 
-    from sqlalchemy import create_engine, make_url, text
-
-    from benchmarks.cycle_bench import _postgres_base
-
-    base = kind if "://" in kind else _postgres_base()
-    schema = f"bench_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = (
-        make_url(base)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, drop
+    return _database_url(kind, folder)
 
 
 def measure(
