@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import rcm.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from rcm.models.references import declared_on
 from rcm.models.types import EnumString, Money, UTCDateTime
 
 config = context.config
@@ -54,6 +55,7 @@ def _configure(connection: Connection | None = None, url: str | None = None) -> 
         render_as_batch=dialect.startswith("sqlite"),
         render_item=render_item,
         compare_type=True,
+        include_object=declared_on(dialect),
         literal_binds=connection is None,
     )
 

@@ -47,6 +47,7 @@ from rcm.models.practice import (
     Provider,
     ProviderRole,
 )
+from rcm.models.references import STATEMENT_CHECKED, Reference
 from rcm.models.remittance import (
     Adjustment,
     AdjustmentGroup,
@@ -61,6 +62,7 @@ from rcm.models.statement import PatientStatement
 from rcm.models.types import EnumString, Money, UTCDateTime, new_id, to_money, utcnow
 
 __all__ = [
+    "STATEMENT_CHECKED",
     "Adjustment",
     "AdjustmentGroup",
     "Appeal",
@@ -108,6 +110,7 @@ __all__ = [
     "Provider",
     "ProviderAdjustment",
     "ProviderRole",
+    "Reference",
     "Remittance",
     "RemittanceStatus",
     "Responsible",

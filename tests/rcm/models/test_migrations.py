@@ -37,6 +37,7 @@ from rcm.models import (
     Practice,
     Provider,
 )
+from rcm.models.references import declared_on
 
 
 @pytest.fixture(
@@ -69,7 +70,8 @@ def _differences(url: str) -> list[object]:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": declared_on(engine.dialect.name)}
+            context = MigrationContext.configure(connection, opts=opts)
             return list(compare_metadata(context, SQLModel.metadata))
     finally:
         engine.dispose()
@@ -396,3 +398,19 @@ def test_0003_keeps_two_ledger_indexes_and_refuses_a_second_reversal(empty_datab
         assert "ledger_entry_no_update" in triggers or "ledger_entry_no_change" in triggers
     finally:
         engine.dispose()
+
+
+def test_revision_0005_builds_the_reference_checks_the_models_build() -> None:
+    """Revision 0005 carries its own copy of rcm.models.references' DDL (revision files import
+    nothing from rcm); create_all and `upgrade head` must give PostgreSQL the same triggers."""
+    import importlib.util
+
+    from rcm.models.references import postgresql_create_statements
+
+    (path,) = Path(MIGRATIONS_DIR, "versions").glob("*_0005_*.py")
+    spec = importlib.util.spec_from_file_location("revision_0005", path)
+    assert spec is not None and spec.loader is not None
+    revision = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(revision)
+
+    assert revision._create_statements() == postgresql_create_statements()

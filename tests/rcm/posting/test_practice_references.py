@@ -22,6 +22,7 @@ import rcm.posting.post as post_module
 from rcm.claims.states import move_claims
 from rcm.errors import PostingError, StateError
 from rcm.models import (
+    STATEMENT_CHECKED,
     Adjustment,
     Claim,
     ClaimEvent,
@@ -319,12 +320,17 @@ def test_an_error_while_writing_behind_leaves_nothing(
 def test_posting_tables_keep_the_foreign_keys_that_pin_their_parents(engine: Engine) -> None:
     """Migration 0004 (and the models): the practice_id foreign keys of the posting tables and
     ledger_entry.remittance_id are gone; the keys to claims, lines, claim payments and
-    remittances stay."""
+    remittances stay (on PostgreSQL as statement-level checks: rcm.models.references)."""
     inspector = inspect(engine)
     keys = {
         table: {tuple(fk["constrained_columns"]) for fk in inspector.get_foreign_keys(table)}
         for table in ("claim_payment", "service_payment", "adjustment", "denial", "ledger_entry")
     }
+    if engine.dialect.name == "postgresql":
+        for reference in STATEMENT_CHECKED:
+            if reference.table in keys:
+                assert (reference.column,) not in keys[reference.table]
+                keys[reference.table].add((reference.column,))
     assert keys == {
         "claim_payment": {("remittance_id",), ("claim_id",)},
         "service_payment": {("claim_payment_id",), ("service_line_id",)},
