@@ -18,6 +18,7 @@ index). They are handled as 32-character lowercase hex strings, the form SQLite 
 from __future__ import annotations
 
 import gc
+import io
 import itertools
 import json
 import os
@@ -186,23 +187,42 @@ class BulkWriter:
 
     def insert(self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert `rows` (tuples in `columns` order, values already converted)."""
+        return self.prepare(table, columns, rows)()
+
+    def prepare(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> Callable[[], int]:
+        """`insert` in two halves: the rows are encoded now, in the caller's thread, and the
+        returned call sends them (and returns their number). For a binary COPY the encoding
+        is the Python half (~4.6 s of an 835 of 100,000 claim payments): done by the thread
+        that builds the rows, it leaves a WriteBehind thread only the sending, which waits for
+        the server without Python's GIL. Otherwise (SQLite, text COPY) everything happens in
+        the call."""
         if not rows:
-            return 0
-        if self.postgresql:
-            driver: Any = self.connection.connection.dbapi_connection
-            assert driver is not None
-            quoted = ", ".join(f'"{name}"' for name in columns)
-            types = _binary_types(table, columns) if self.binary else None
-            binary = " (FORMAT BINARY)" if types is not None else ""
-            with driver.cursor() as cursor:
-                if types is not None:
-                    _register_binary_dumpers(cursor)
-                with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN{binary}') as copy:
-                    if types is not None:
-                        copy.set_types(types)
-                    for row in rows:
-                        copy.write_row(row)
-            return len(rows)
+            return _nothing
+        if not self.postgresql:
+            return lambda: self._execute_many(table, columns, rows)
+        driver: Any = self.connection.connection.dbapi_connection
+        assert driver is not None
+        quoted = ", ".join(f'"{name}"' for name in columns)
+        types = _binary_types(table, columns) if self.binary else None
+        if types is None:
+            sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+            return lambda: _copy_rows(driver, sql, rows)
+        data = _binary_copy_data(driver, types, rows)
+        sql = f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT BINARY)'
+        count = len(rows)
+
+        def send() -> int:
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                copy.write(data)
+            return count
+
+        return send
+
+    def _execute_many(
+        self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> int:
         quote = self.dialect.identifier_preparer.quote
         sql = (
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
@@ -211,6 +231,33 @@ class BulkWriter:
         for start in range(0, len(rows), 20_000):
             self.connection.exec_driver_sql(sql, list(rows[start : start + 20_000]))
         return len(rows)
+
+
+def _nothing() -> int:
+    return 0
+
+
+def _copy_rows(driver: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    return len(rows)
+
+
+def _binary_copy_data(driver: Any, types: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """`rows` as a whole binary COPY stream (signature, rows, trailer), encoded by psycopg's
+    own formatter writing to memory (psycopg.copy.FileWriter), without touching the server:
+    it may run while another thread uses the connection."""
+    from psycopg.copy import Copy, FileWriter
+
+    buffer = io.BytesIO()
+    with driver.cursor() as cursor:
+        _register_binary_dumpers(cursor)
+        with Copy(cursor, binary=True, writer=FileWriter(buffer)) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    return buffer.getvalue()
 
 
 def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
@@ -260,8 +307,9 @@ def _register_binary_dumpers(cursor: Any) -> None:
         format = pq.Format.BINARY
         oid = types["uuid"].oid
 
-        def dump(self, obj: Any) -> bytes:
-            return bytes.fromhex(obj) if obj.__class__ is str else bytes(obj.bytes)
+        # A builtin, not a method: psycopg calls it for every key of every row (4 million
+        # in an 835 of 100,000 claim payments), and a Python frame each cost ~1.4 s.
+        dump = staticmethod(bytes.fromhex)  # type: ignore[assignment]
 
     class JsonTextDumper(adapt.Dumper):
         format = pq.Format.BINARY

@@ -1249,20 +1249,26 @@ class _Poster:
         self.counts.ledger_entries += len(entries)
         w = self.writer
         session = self.session
+        work_table = WorkItem.__table__  # type: ignore[attr-defined]
+        stamp = w.converter(work_table, "created_at")
+        # Encoded here (BulkWriter.prepare), sent by the job: the builder's thread does the
+        # Python half of the COPYs while the writer's waits for the server.
+        inserts = [
+            w.prepare(ClaimPayment.__table__, CP_COLUMNS, payments),  # type: ignore[attr-defined]
+            w.prepare(ServicePayment.__table__, SP_COLUMNS, services),  # type: ignore[attr-defined]
+            w.prepare(Adjustment.__table__, ADJ_COLUMNS, adjustments),  # type: ignore[attr-defined]
+            w.prepare(LedgerEntry.__table__, LEDGER_COLUMNS, entries),  # type: ignore[attr-defined]
+            w.prepare(Denial.__table__, DENIAL_COLUMNS, denials),  # type: ignore[attr-defined]
+            w.prepare(ProviderAdjustment.__table__, PLB_COLUMNS, plbs),  # type: ignore[attr-defined]
+            w.prepare(
+                work_table, WORK_ITEM_COLUMNS, [(*r[:7], stamp(r[7]), None) for r in work_items]
+            ),
+        ]
 
         def write() -> None:
             self._write_new_claims(new_claims)
-            w.insert(ClaimPayment.__table__, CP_COLUMNS, payments)  # type: ignore[attr-defined]
-            w.insert(ServicePayment.__table__, SP_COLUMNS, services)  # type: ignore[attr-defined]
-            w.insert(Adjustment.__table__, ADJ_COLUMNS, adjustments)  # type: ignore[attr-defined]
-            w.insert(LedgerEntry.__table__, LEDGER_COLUMNS, entries)  # type: ignore[attr-defined]
-            w.insert(Denial.__table__, DENIAL_COLUMNS, denials)  # type: ignore[attr-defined]
-            w.insert(ProviderAdjustment.__table__, PLB_COLUMNS, plbs)  # type: ignore[attr-defined]
-            work_table = WorkItem.__table__  # type: ignore[attr-defined]
-            stamp = w.converter(work_table, "created_at")
-            w.insert(
-                work_table, WORK_ITEM_COLUMNS, [(*r[:7], stamp(r[7]), None) for r in work_items]
-            )
+            for send in inserts:
+                send()
             move_claims(
                 session,
                 moves,
