@@ -110,16 +110,27 @@ class _ArrayText(TypeDecorator[Any]):
 def _array_text(values: Collection[Any], type_: Any) -> str:
     """`values` as one PostgreSQL array literal, cast to the column's array type by the server.
     psycopg adapts a Python list element by element in Python (~2.6 µs each: 1.3 s of a
-    posting's loading); this is one join. Keys are hex digits or UUIDs, which need no quoting;
-    other values are quoted. None is left out: `= ANY` never matches it."""
+    posting's loading); this is one join. Keys are hex digits or UUIDs, which need no quoting.
+    None is left out: `= ANY` never matches it."""
     if type_ is HEX_KEY:
         return "{" + ",".join(map(str, values)) + "}"
-    quoted = (
-        '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        for value in values
-        if value is not None
+    return array_literal([value for value in values if value is not None])
+
+
+def array_literal(values: Collection[Any]) -> str:
+    """`values` as the text of a PostgreSQL array (`{"a","b",NULL}`), to bind as one parameter
+    typed by the statement (`%(p)s::varchar[]`) instead of a list psycopg adapts element by
+    element in Python. Each value is its str() quoted; None is NULL."""
+    return (
+        "{"
+        + ",".join(
+            "NULL"
+            if value is None
+            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
     )
-    return "{" + ",".join(quoted) + "}"
 
 
 def unindexed(column: Any) -> Any:

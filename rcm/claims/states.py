@@ -40,6 +40,7 @@ from rcm.ledger import claim_balance, claim_balances
 from rcm.logging import logger
 from rcm.models.claim import Claim, ClaimEvent, ClaimStatus
 from rcm.models.types import utcnow
+from rcm.rows import array_literal
 
 S = ClaimStatus
 # A status given as the enum or as its value (a StrEnum member hashes and compares as its
@@ -318,14 +319,16 @@ def _update_rows(
         )
         for start in range(0, len(ids), _PG_CHUNK):
             end = start + _PG_CHUNK
+            # Arrays as their text (rcm.rows.array_literal): psycopg would adapt each element
+            # of a list in Python.
             params: dict[str, Any] = {
-                "ids": ids[start:end],
+                "ids": "{" + ",".join(ids[start:end]) + "}",
                 "stamp": stamp,
                 "from_status": from_status,
-                "c0": targets[start:end],
+                "c0": array_literal(targets[start:end]),
             }
             for i, values in enumerate(extra, 1):
-                params[f"c{i}"] = values[start:end]
+                params[f"c{i}"] = array_literal(values[start:end])
             result = connection.exec_driver_sql(sql, params)
             changed += result.rowcount
         return changed
