@@ -153,7 +153,7 @@ class BulkWriter:
     them, for tables whose every column has a binary form here (`_binary_types`; else text).
     The server then parses no text: about half its cost of taking the rows, before indexes and
     foreign keys (~1.7 s of server CPU for 590,000 ledger entries in text, ~0.8 s in binary).
-    Values must be the converters' output (UUID keys as hex strings or UUIDs, money as
+    Values must be the converters' output (UUID keys as hex strings, money as
     Decimal, dates and datetimes as such, JSON as its text): a binary COPY refuses, say, a date
     given as text, which the text format would have parsed.
     """
@@ -298,7 +298,7 @@ def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
 
 def _register_binary_dumpers(cursor: Any) -> None:
     """Binary dumpers, on this cursor only, for what the converters give: UUID keys as hex
-    strings (or UUIDs) and JSON as its text."""
+    strings (a UUID object is refused) and JSON as its text."""
     from psycopg import adapt, pq
 
     types = cursor.adapters.types

@@ -113,8 +113,13 @@ def _array_text(values: Collection[Any], type_: Any) -> str:
     posting's loading); this is one join. Keys are hex digits or UUIDs, which need no quoting.
     None is left out: `= ANY` never matches it."""
     if type_ is HEX_KEY:
-        return "{" + ",".join(map(str, values)) + "}"
+        return key_array_literal(values)
     return array_literal([value for value in values if value is not None])
+
+
+def key_array_literal(keys: Collection[Any]) -> str:
+    """UUID keys (hex digits or UUIDs) as the text of a PostgreSQL array: they need no quoting."""
+    return "{" + ",".join(map(str, keys)) + "}"
 
 
 def array_literal(values: Collection[Any]) -> str:

@@ -40,7 +40,7 @@ from rcm.ledger import claim_balance, claim_balances
 from rcm.logging import logger
 from rcm.models.claim import Claim, ClaimEvent, ClaimStatus
 from rcm.models.types import utcnow
-from rcm.rows import array_literal
+from rcm.rows import array_literal, key_array_literal
 
 S = ClaimStatus
 # A status given as the enum or as its value (a StrEnum member hashes and compares as its
@@ -322,7 +322,7 @@ def _update_rows(
             # Arrays as their text (rcm.rows.array_literal): psycopg would adapt each element
             # of a list in Python.
             params: dict[str, Any] = {
-                "ids": "{" + ",".join(ids[start:end]) + "}",
+                "ids": key_array_literal(ids[start:end]),
                 "stamp": stamp,
                 "from_status": from_status,
                 "c0": array_literal(targets[start:end]),

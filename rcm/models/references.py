@@ -38,7 +38,7 @@ __all__ = [
     "Reference",
     "declared_on",
     "postgresql_create_statements",
-    "postgresql_drop_statements",
+    "postgresql_functions",
 ]
 
 
@@ -177,33 +177,16 @@ def postgresql_create_statements(
     return statements
 
 
-def postgresql_drop_statements(
-    references: Sequence[Reference] = STATEMENT_CHECKED, *, restore_keys: bool = True
-) -> list[str]:
-    """DDL removing the checks (and, with `restore_keys`, declaring the foreign keys again)."""
-    statements = []
-    for table, _ in _by(references, "table"):
-        statements += [
-            f"DROP TRIGGER IF EXISTS {table}_references_on_insert ON {table}",
-            f"DROP TRIGGER IF EXISTS {table}_references_on_update ON {table}",
-            f"DROP FUNCTION IF EXISTS {table}_references_present()",
-        ]
-    for parent, _ in _by(references, "parent"):
-        statements += [
-            f"DROP TRIGGER IF EXISTS {parent}_referenced_on_delete ON {parent}",
-            f"DROP TRIGGER IF EXISTS {parent}_referenced_on_truncate ON {parent}",
-            f"DROP TRIGGER IF EXISTS {parent}_key_on_update ON {parent}",
-            f"DROP FUNCTION IF EXISTS {parent}_referenced_rows_kept()",
-            f"DROP FUNCTION IF EXISTS {parent}_referenced_not_truncated()",
-            f"DROP FUNCTION IF EXISTS {parent}_key_fixed()",
-        ]
-    if restore_keys:
-        statements += [
-            f"ALTER TABLE {r.table} ADD CONSTRAINT {r.constraint} "
-            f"FOREIGN KEY ({r.column}) REFERENCES {r.parent} (id)"
-            for r in references
-        ]
-    return statements
+def postgresql_functions(references: Sequence[Reference] = STATEMENT_CHECKED) -> list[str]:
+    """The trigger functions `postgresql_create_statements` creates (dropping a table drops its
+    triggers, not these)."""
+    children = [f"{table}_references_present" for table, _ in _by(references, "table")]
+    parents = [
+        f"{parent}_{function}"
+        for parent, _ in _by(references, "parent")
+        for function in ("referenced_rows_kept", "referenced_not_truncated", "key_fixed")
+    ]
+    return children + parents
 
 
 def declared_on(dialect_name: str) -> Callable[..., bool]:
@@ -225,12 +208,9 @@ def _listen() -> None:
         event.listen(
             SQLModel.metadata, "after_create", DDL(statement).execute_if(dialect="postgresql")
         )
-    # drop_all drops the tables (and their triggers); the functions are left otherwise.
-    for statement in postgresql_drop_statements(restore_keys=False):
-        if statement.startswith("DROP FUNCTION"):
-            event.listen(
-                SQLModel.metadata, "after_drop", DDL(statement).execute_if(dialect="postgresql")
-            )
+    for function in postgresql_functions():
+        drop = DDL(f"DROP FUNCTION IF EXISTS {function}()")
+        event.listen(SQLModel.metadata, "after_drop", drop.execute_if(dialect="postgresql"))
 
 
 _listen()
