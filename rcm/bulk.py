@@ -1,5 +1,6 @@
-"""Writing many rows at once: time-ordered keys and one executemany (SQLite) or COPY
-(PostgreSQL) per table, with values converted once per distinct value.
+"""Writing many rows at once: time-ordered keys and one INSERT ... SELECT from JSON per
+20,000 rows (SQLite) or one COPY (PostgreSQL) per table, with values converted once per
+distinct value.
 
 For the large batches (an 835 of 100,000 claim payments, claim status changes by the
 thousand): ORM objects and SQLAlchemy's per-row statement machinery cost more than the
@@ -28,6 +29,8 @@ import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import countOf, itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -48,16 +51,20 @@ from sqlalchemy import (
     TypeDecorator,
     Uuid,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.type_api import TypeEngine
 
 __all__ = [
     "BulkWriter",
+    "JsonRows",
     "WriteBehind",
     "as_uuid",
     "gc_paused",
     "id_hex",
     "new_hex_id",
     "new_hex_ids",
+    "shareable_across_threads",
+    "write_behind_pays",
 ]
 
 _COUNTER_LIMIT = 1 << 42
@@ -146,8 +153,18 @@ def as_uuid(value: str | uuid.UUID) -> uuid.UUID:
 
 
 class BulkWriter:
-    """Inserts rows given as tuples, one executemany (SQLite) or one COPY (PostgreSQL) per
-    call, on the session's connection (so inside its transaction).
+    """Inserts rows given as tuples, on the session's connection (so inside its transaction):
+    on PostgreSQL one COPY per call, on SQLite one statement per 20,000 rows.
+
+    SQLite: `INSERT INTO t (...) SELECT json_extract(value, '$[0]'), ... FROM json_each(?)`,
+    given the chunk's rows as one JSON text, instead of an executemany. The whole chunk then
+    runs inside one sqlite3_step, without Python's GIL, while executemany takes the GIL back
+    for every row: on a WriteBehind thread next to a thread building rows it crawled (590,000
+    ledger rows: 4.4 s alone, 60 s beside a busy thread; as JSON ~1 s of GIL time for the
+    encoding, done by `prepare` in the building thread, and the rest overlapping it). A
+    chunk is stored exactly as executemany would store it (`_SqliteJson.encode` sends no
+    value that SQLite's JSON functions might give back differently); a chunk that holds one
+    goes by executemany, as does everything on a SQLite without JSON functions.
 
     `binary=True`: PostgreSQL's COPY in binary format, the values sent as the server stores
     them, for tables whose every column has a binary form here (`_binary_types`; else text).
@@ -164,6 +181,21 @@ class BulkWriter:
         self.postgresql = self.dialect.name == "postgresql"
         self.binary = binary and self.postgresql
         self._converters: dict[tuple[str, str], Callable[[Any], Any]] = {}
+        self._json = _sqlite_json(self.dialect)
+
+    @property
+    def json_updates(self) -> bool:
+        """SQLite: True when `json_rows` can feed an UPDATE ... FROM (SQLite 3.33)."""
+        return self._json is not None and self._json.update_from
+
+    def json_rows(self, rows: Sequence[tuple[Any, ...]]) -> JsonRows | None:
+        """SQLite: `rows` (of one width, values as the driver takes them) for one statement
+        over `json_each(?)` that reads back every value exactly as binding it stores it; None
+        when that cannot be promised for a value (see `_SqliteJson.encode`) or this SQLite has
+        no JSON functions."""
+        if self._json is None or not rows:
+            return None
+        return self._json.encode(rows)
 
     def converter(self, table: Table, column: str) -> Callable[[Any], Any]:
         """The column's conversion to what the driver takes, remembered per distinct value
@@ -193,15 +225,15 @@ class BulkWriter:
         self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> Callable[[], int]:
         """`insert` in two halves: the rows are encoded now, in the caller's thread, and the
-        returned call sends them (and returns their number). For a binary COPY the encoding
-        is the Python half (~4.6 s of an 835 of 100,000 claim payments): done by the thread
-        that builds the rows, it leaves a WriteBehind thread only the sending, which waits for
-        the server without Python's GIL. Otherwise (SQLite, text COPY) everything happens in
-        the call."""
+        returned call sends them (and returns their number). The encoding is the Python half
+        (a binary COPY's: ~4.6 s of an 835 of 100,000 claim payments; SQLite's JSON texts:
+        ~1 s for its 590,000 ledger entries): done by the thread that builds the rows, it
+        leaves a WriteBehind thread only the sending, which runs without Python's GIL. A text
+        COPY, and SQLite's executemany where a chunk needs it, do everything in the call."""
         if not rows:
             return _nothing
         if not self.postgresql:
-            return lambda: self._execute_many(table, columns, rows)
+            return self._prepare_sqlite(table, columns, rows)
         driver: Any = self.connection.connection.dbapi_connection
         assert driver is not None
         quoted = ", ".join(f'"{name}"' for name in columns)
@@ -220,17 +252,257 @@ class BulkWriter:
 
         return send
 
-    def _execute_many(
+    def _prepare_sqlite(
         self, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-    ) -> int:
+    ) -> Callable[[], int]:
         quote = self.dialect.identifier_preparer.quote
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})"
-        )
-        for start in range(0, len(rows), 20_000):
-            self.connection.exec_driver_sql(sql, list(rows[start : start + 20_000]))
-        return len(rows)
+        into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)})"
+        one_by_one = f"{into} VALUES ({', '.join('?' * len(columns))})"
+        statements: list[tuple[str, Any]] = []
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            chunk = rows[start : start + _SQLITE_CHUNK]
+            found = self.json_rows(chunk) if len(chunk[0]) == len(columns) else None
+            if found is None:
+                statements.append((one_by_one, list(chunk)))
+            else:
+                select = ", ".join(found.values)
+                statements.append((f"{into} SELECT {select} FROM json_each(?)", found.parameters))
+        count = len(rows)
+        connection = self.connection
+
+        def send() -> int:
+            for sql, parameters in statements:
+                connection.exec_driver_sql(sql, parameters)
+            return count
+
+        return send
+
+
+_SQLITE_CHUNK = 20_000
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+# Values json_extract gives back as binding them would store them (ints within 64 bits, floats
+# that SQLite parses back to the same double: `_SqliteJson.encode` checks both).
+_JSON_TYPES = frozenset({str, int, bool, float, type(None)})
+# ASCII text (other characters as \u escapes) is the encoder's fast path (~40% faster) and
+# binds without a UTF-8 copy. A character outside the BMP would be two escapes (a surrogate
+# pair), which not every SQLite joins, and a lone surrogate would reach SQLite where binding
+# it raises: text holding "\ud" is encoded again as UTF-8. NUL is \u0000 either way.
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False).encode
+_encode_json_utf8 = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+
+
+@dataclass(frozen=True, slots=True)
+class JsonRows:
+    """Rows for one statement over `json_each(?)` (`BulkWriter.json_rows`): per column an
+    SQL expression for its value, `json_extract(value, '$[i]')` or, for a column holding one
+    value in every row (the practice, the remittance, a timestamp, NULL), a `?` bound to it
+    (SQLite then reads no JSON for it, which cuts its time by ~40% on ledger entries).
+    `parameters` binds the `?`s, in column order, then the JSON text."""
+
+    values: tuple[str, ...]
+    constants: tuple[Any, ...]
+    text: str
+
+    @property
+    def parameters(self) -> tuple[Any, ...]:
+        return (*self.constants, self.text)
+
+
+class _SqliteJson:
+    """What one SQLite library's JSON functions can carry, probed once per DBAPI module on a
+    private in-memory connection: the probe and the float checks run in the thread building
+    rows, while a WriteBehind thread may be using the caller's connection."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self._lock = threading.Lock()
+        self._db = dbapi.connect(":memory:", check_same_thread=False)
+        self._db.execute("SELECT json_extract('[1]', '$[0]')").fetchall()
+        version: tuple[int, ...] = getattr(dbapi, "sqlite_version_info", (0,))
+        self.update_from = version >= (3, 33, 0)
+        # float.hex() of the floats this library's JSON parser gives back exactly.
+        self._exact: set[str] = set()
+
+    def encode(self, rows: Sequence[tuple[Any, ...]]) -> JsonRows | None:
+        """`rows` for a statement over json_each, or None when some value might come back
+        from json_extract other than as sqlite3 binds it: a type JSON does not carry as such
+        (a Decimal, bytes, a date, a list, a subclass of str or int), a row of another width
+        (a missing element would read as NULL), an integer beyond 64 bits (binding raises,
+        JSON would read a REAL), a string holding NUL (JSON text ends there), a NaN or
+        infinity, or a float this library's JSON parser does not read back to the same
+        double. Types are checked per column over every row (~1/5 of the encoding's time);
+        the values only of columns holding numbers."""
+        count = len(rows)
+        width = len(rows[0])
+        if countOf(map(len, rows), width) != count:
+            return None
+        first, last = rows[0], rows[-1]
+        values: list[str] = []
+        constants: list[Any] = []
+        varying: list[int] = []
+        floats: set[float] = set()
+        for index in range(width):
+            column = itemgetter(index)
+            types = set(map(type, map(column, rows)))
+            if not types <= _JSON_TYPES:
+                return None
+            value = first[index]
+            # One type, and == then means the same stored value, except for the two zeros.
+            if (
+                len(types) == 1
+                and value == last[index]
+                and (value.__class__ is not float or value)
+                and countOf(map(column, rows), value) == count
+            ):
+                values.append("?")
+                constants.append(value)
+                continue
+            values.append(f"json_extract(value, '$[{len(varying)}]')")
+            varying.append(index)
+            if int in types or float in types:
+                distinct = set(map(column, rows))
+                if int in types:
+                    ints = [n for n in distinct if n.__class__ is int]
+                    if min(ints) < _INT64_MIN or max(ints) > _INT64_MAX:
+                        return None
+                if float in types:
+                    floats.update(x for x in distinct if x.__class__ is float)
+        if not varying:
+            text = _encode_json([[]] * count)
+        else:
+            if len(varying) == 1:
+                projected: Any = zip(map(itemgetter(varying[0]), rows))
+            else:
+                projected = map(itemgetter(*varying), rows)
+            listed = list(projected)
+            try:
+                text = _encode_json(listed)
+            except ValueError:  # NaN or an infinity
+                return None
+            if "\\ud" in text:
+                text = _encode_json_utf8(listed)
+            if "\\u0000" in text or (floats and not self._exact_floats(floats)):
+                return None
+        return JsonRows(tuple(values), tuple(constants), text)
+
+    def _exact_floats(self, floats: set[float]) -> bool:
+        """True when SQLite reads each float's JSON form (its repr) back to the same double,
+        as sqlite3_bind_double would store it. Money is a float on SQLite and its parser is
+        not promised to round correctly; each new value is checked once, on the private
+        connection."""
+        by_key = {value.hex(): value for value in floats}
+        with self._lock:
+            new = [value for key, value in by_key.items() if key not in self._exact]
+            if not new:
+                return True
+            back = [
+                row[0]
+                for row in self._db.execute("SELECT value FROM json_each(?)", (_encode_json(new),))
+            ]
+            if len(back) != len(new) or any(
+                type(got) is not float or got.hex() != value.hex()
+                for got, value in zip(back, new, strict=False)
+            ):
+                return False
+            if len(self._exact) > 1_000_000:
+                self._exact.clear()
+            self._exact.update(value.hex() for value in new)
+            return True
+
+
+_sqlite_json_lock = threading.Lock()
+_sqlite_json_by_dbapi: dict[int, _SqliteJson | None] = {}
+
+
+def _sqlite_json(dialect: Dialect) -> _SqliteJson | None:
+    """The JSON support of `dialect`'s SQLite library; None elsewhere or without JSON."""
+    if dialect.name != "sqlite":
+        return None
+    dbapi = dialect.loaded_dbapi
+    key = id(dbapi)
+    try:
+        return _sqlite_json_by_dbapi[key]
+    except KeyError:
+        pass
+    with _sqlite_json_lock:
+        if key not in _sqlite_json_by_dbapi:
+            found: _SqliteJson | None
+            try:
+                found = _SqliteJson(dbapi)
+            except Exception:  # no json_extract (OperationalError), or a driver unlike sqlite3
+                found = None
+            _sqlite_json_by_dbapi[key] = found
+        return _sqlite_json_by_dbapi[key]
+
+
+def write_behind_pays(connection: Connection) -> bool:
+    """True when a WriteBehind thread writing batches on `connection` can run beside the
+    thread building them: the connection may be used from another thread
+    (`shareable_across_threads`) and a batch goes in statements that run without Python's GIL:
+    PostgreSQL's COPYs and array UPDATEs, or SQLite's statements over json_each (JSON functions
+    and UPDATE ... FROM, SQLite 3.33) given a second CPU for SQLite's own C code. Otherwise
+    the writer would take turns with the builder for the GIL or the CPU."""
+    if connection.dialect.name == "postgresql":
+        return shareable_across_threads(connection)
+    json_ = _sqlite_json(connection.dialect)
+    return (
+        json_ is not None
+        and json_.update_from
+        and _usable_cpus() > 1
+        and shareable_across_threads(connection)
+    )
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+_SHAREABLE = "rcm.bulk.shareable_across_threads"
+
+
+def shareable_across_threads(connection: Connection) -> bool:
+    """True when another thread may run statements on `connection`'s DBAPI connection (while
+    the caller's does not). PostgreSQL's drivers allow it; Python's sqlite3 refuses unless the
+    connection was opened with check_same_thread=False, as connectors.db.make_engine opens
+    it (an engine made elsewhere may not), so on SQLite a trivial query from a short-lived
+    thread decides, once per DBAPI connection (remembered in its pool record's `info`)."""
+    name = connection.dialect.name
+    if name == "postgresql":
+        return True
+    if name != "sqlite":
+        return False
+    info = connection.info
+    known = info.get(_SHAREABLE)
+    if known is None:
+        known = info[_SHAREABLE] = _usable_from_another_thread(connection)
+    return bool(known)
+
+
+def _usable_from_another_thread(connection: Connection) -> bool:
+    driver: Any = connection.connection.dbapi_connection
+    error: type[Exception] = connection.dialect.loaded_dbapi.Error
+    usable: list[bool] = []
+
+    def probe() -> None:
+        try:
+            cursor = driver.cursor()
+            try:
+                cursor.execute("SELECT 1").fetchall()
+            finally:
+                cursor.close()
+        except error:  # sqlite3.ProgrammingError: created in another thread
+            usable.append(False)
+        else:
+            usable.append(True)
+
+    thread = threading.Thread(target=probe, name="rcm-thread-probe")
+    thread.start()
+    thread.join()
+    return usable == [True]
 
 
 def _nothing() -> int:

@@ -9,12 +9,20 @@ one bound parameter however many there are.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Connection,
     Dialect,
+    Executable,
+    Row,
     String,
     TypeDecorator,
     Uuid,
@@ -144,3 +152,79 @@ def unindexed(column: Any) -> Any:
     practice_id index and read every row of the practice; written this way the practice is
     still checked on every row, and the selective index is the only choice."""
     return func.coalesce(column, column)
+
+
+_Row = Row[*tuple[Any, ...]]
+
+# Statements a `prefetched` thread runs before the caller reaches them: while the caller parses
+# one, the next is on the server and the one after waits fetched (at most three results held).
+PREFETCH_AHEAD = 2
+
+
+@contextmanager
+def prefetched(
+    connection: Connection, statements: Sequence[Executable], *, threaded: bool = True
+) -> Iterator[Iterator[Sequence[_Row]]]:
+    """The rows of each of `statements`, fetched whole, in order.
+
+    Threaded (and the driver lets another thread use `connection`), one thread runs them on
+    `connection`, up to PREFETCH_AHEAD statements ahead of the caller: the server executes the
+    next query (and the driver waits for it without the GIL) while the caller parses the rows
+    of the one before, instead of one after the other. Inside the block the caller must not
+    use `connection`. A statement's error is raised in the caller's thread when it reaches
+    that statement; on leaving the block, by return or raise, the statements not started are
+    dropped and the thread is joined."""
+    if not threaded or len(statements) < 2 or not _shareable(connection):
+        yield (connection.execute(statement).all() for statement in statements)
+        return
+    stop = threading.Event()
+
+    def fetch(statement: Executable) -> Sequence[_Row]:
+        if stop.is_set():
+            return []
+        try:
+            return connection.execute(statement).all()
+        except BaseException:
+            stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+    try:
+        yield _in_order(pool, fetch, statements)
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fetch: Callable[[Executable], Sequence[_Row]],
+    statements: Sequence[Executable],
+) -> Iterator[Sequence[_Row]]:
+    waiting = iter(statements)
+    running = deque(pool.submit(fetch, s) for s in islice(waiting, PREFETCH_AHEAD))
+    while running:
+        rows = running.popleft().result()
+        running.extend(pool.submit(fetch, s) for s in islice(waiting, 1))
+        yield rows
+
+
+def _shareable(connection: Connection) -> bool:
+    """Whether another thread may use the driver's connection: sqlite3 refuses one opened
+    without check_same_thread=False (connectors.db.make_engine opens them so; an engine made
+    elsewhere may not). psycopg connections are thread-safe."""
+    if connection.dialect.name != "sqlite":
+        return True
+    driver = connection.connection.dbapi_connection
+    refused: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            driver.cursor().close()  # type: ignore[union-attr]
+        except Exception as exc:
+            refused.append(exc)
+
+    thread = threading.Thread(target=probe, name="prefetch-probe")
+    thread.start()
+    thread.join()
+    return not refused

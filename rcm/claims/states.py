@@ -24,7 +24,7 @@ the corrected (frequency 7) or void (frequency 8) claim is a new claim with its 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -167,13 +167,38 @@ def move_claims(
     Each step is recorded as a ClaimEvent (one bulk insert). Claims of the session's identity
     map that moved are expired. Returns the number of claims updated.
     """
-    moved = _apply_moves(session, moves, source=source, at=at, columns=columns)
-    if moved:
-        ids = {id_hex(move.claim_id) for move in moves}
-        for obj in list(session.identity_map.values()):
-            if isinstance(obj, Claim) and obj.id.hex in ids:
-                session.expire(obj)
-    return moved
+    return prepare_moves(session, moves, source=source, at=at, columns=columns)()
+
+
+def prepare_moves(
+    session: Session,
+    moves: Sequence[ClaimMove],
+    *,
+    source: str,
+    at: datetime | None = None,
+    columns: Sequence[str] = (),
+) -> Callable[[], int]:
+    """`move_claims` in two halves, for a writer thread (rcm.bulk.WriteBehind). Now, in the
+    caller's thread and without a query: every step is checked against the graph (StateError,
+    ValueError) and the events' rows are built and encoded. The returned call does the rest
+    on the session's connection (the balances of moves to CLOSED, the UPDATEs, the events,
+    the identity map) and returns the number of claims moved. Posting builds the next batch
+    while a thread writes this one: the Python half here would otherwise hold the GIL in the
+    writer's thread, which is the one that keeps the database busy."""
+    write = _plan_moves(session, moves, source=source, at=at, columns=columns)
+    if not moves:
+        return write
+
+    def move() -> int:
+        moved = write()
+        if moved:
+            ids = {id_hex(move.claim_id) for move in moves}
+            for obj in list(session.identity_map.values()):
+                if isinstance(obj, Claim) and obj.id.hex in ids:
+                    session.expire(obj)
+        return moved
+
+    return move
 
 
 def _apply_moves(
@@ -184,6 +209,17 @@ def _apply_moves(
     at: datetime | None,
     columns: Sequence[str],
 ) -> int:
+    return _plan_moves(session, moves, source=source, at=at, columns=columns)()
+
+
+def _plan_moves(
+    session: Session,
+    moves: Sequence[ClaimMove],
+    *,
+    source: str,
+    at: datetime | None,
+    columns: Sequence[str],
+) -> Callable[[], int]:
     columns = tuple(columns)
     if _MOVE_COLUMNS & set(columns):
         raise ValueError(f"columns {sorted(_MOVE_COLUMNS & set(columns))} are set by the move")
@@ -200,41 +236,26 @@ def _apply_moves(
                 )
             current = _STATUS_OF[to_status]
     if not moves:
-        return 0
+        return _none_moved
     ids = [id_hex(move.claim_id) for move in moves]
     if len(set(ids)) != len(ids):
         raise ValueError("a claim is moved twice in one call")
-    _check_closing(session, moves)
     now = at or utcnow()
     table = Claim.__table__  # type: ignore[attr-defined]
-    writer = BulkWriter(session.connection())
+    writer = BulkWriter(session.connection(), binary=True)
     stamp = writer.converter(table, "updated_at")(now)
     groups: dict[tuple[ClaimStatus, bool], list[tuple[str, ClaimMove]]] = {}
     for claim_id, move in zip(ids, moves, strict=True):
         submitted = any(step == S.SUBMITTED for step, _ in move.steps)
         groups.setdefault((_STATUS_OF[move.from_status], submitted), []).append((claim_id, move))
     converters = [writer.converter(table, name) for name in columns]
+    updates = []
     for (from_status, submitted), members in groups.items():
         targets = [_STATUS_OF[m.steps[-1][0] if m.steps else from_status].value for _, m in members]
         extra = [[convert(m.values[i]) for _, m in members] for i, convert in enumerate(converters)]
-        changed = _update_rows(
-            session,
-            table,
-            from_status.value,
-            [claim_id for claim_id, _ in members],
-            targets,
-            stamp,
-            submitted,
-            columns,
-            extra,
+        updates.append(
+            (from_status, submitted, [claim_id for claim_id, _ in members], targets, extra)
         )
-        if changed != len(members):
-            to_text = ", ".join(sorted(set(targets)))
-            raise StateError(
-                f"{len(members) - changed} of {len(members)} claims were no longer "
-                f"{from_status.value} when moving them to {to_text}: another run changed "
-                "them first"
-            )
     events = ClaimEvent.__table__  # type: ignore[attr-defined]
     created = writer.converter(events, "created_at")(now)
     text = source[:255]
@@ -249,10 +270,40 @@ def _apply_moves(
             now_value: str = _STATUS_OF[to_status].value
             rows.append((new_hex_id(), practice, claim_id, was, now_value, reason, text, created))
             was = now_value
-    writer.insert(events, _EVENT_COLUMNS, rows)
-    if rows:
-        logger.bind(source=source).debug("{} claims moved, {} events", len(moves), len(rows))
-    return len(moves)
+    insert_events = writer.prepare(events, _EVENT_COLUMNS, rows)
+    event_count = len(rows)
+
+    def write() -> int:
+        _check_closing(session, moves)
+        for from_status, submitted, claim_ids, targets, extra in updates:
+            changed = _update_rows(
+                session,
+                table,
+                from_status.value,
+                claim_ids,
+                targets,
+                stamp,
+                submitted,
+                columns,
+                extra,
+            )
+            if changed != len(claim_ids):
+                to_text = ", ".join(sorted(set(targets)))
+                raise StateError(
+                    f"{len(claim_ids) - changed} of {len(claim_ids)} claims were no longer "
+                    f"{from_status.value} when moving them to {to_text}: another run changed "
+                    "them first"
+                )
+        insert_events()
+        if event_count:
+            logger.bind(source=source).debug("{} claims moved, {} events", len(moves), event_count)
+        return len(moves)
+
+    return write
+
+
+def _none_moved() -> int:
+    return 0
 
 
 _EVENT_COLUMNS = (
@@ -332,20 +383,50 @@ def _update_rows(
             result = connection.exec_driver_sql(sql, params)
             changed += result.rowcount
         return changed
-    sets = ", ".join(
+    # SQLite: one UPDATE ... FROM json_each per chunk, which runs without Python's GIL on a
+    # writer thread (rcm.bulk.BulkWriter); executemany (the GIL taken back for every claim)
+    # without JSON functions or UPDATE ... FROM, or for a chunk whose values cannot go as JSON.
+    writer = BulkWriter(connection)
+    names = ["status", *columns]
+    sets = ", ".join(f"{quote(name)} = m.c{i}" for i, name in enumerate(names))
+    stamps = ", updated_at = ?" + (", submitted_at = ?" if submitted else "")
+    stamp_params = (stamp, stamp) if submitted else (stamp,)
+    per_claim_sets = ", ".join(
         [f"{quote(name)} = ?" for name in ("status", "updated_at", *columns)]
         + (["submitted_at = ?"] if submitted else [])
     )
-    sql = f"UPDATE claim SET {sets} WHERE id = ? AND status = ?"
-    rows = []
-    for n, claim_id in enumerate(ids):
-        row = [targets[n], stamp, *(values[n] for values in extra)]
-        if submitted:
-            row.append(stamp)
-        row += [claim_id, from_status]
-        rows.append(tuple(row))
-    for start in range(0, len(rows), 20_000):
-        result = connection.exec_driver_sql(sql, rows[start : start + 20_000])
+    per_claim = f"UPDATE claim SET {per_claim_sets} WHERE id = ? AND status = ?"
+    for start in range(0, len(ids), 20_000):
+        end = start + 20_000
+        found = None
+        if writer.json_updates:
+            chunk = zip(
+                ids[start:end], targets[start:end], *(v[start:end] for v in extra), strict=True
+            )
+            found = writer.json_rows(list(chunk))
+        if found is not None:
+            picked = ", ".join(
+                f"{value} AS {alias}"
+                for value, alias in zip(
+                    found.values, ["id", *(f"c{i}" for i in range(len(names)))], strict=True
+                )
+            )
+            sql = (
+                f"UPDATE claim SET {sets}{stamps} FROM (SELECT {picked} FROM json_each(?)) AS m "
+                "WHERE claim.id = m.id AND claim.status = ?"
+            )
+            result = connection.exec_driver_sql(
+                sql, (*stamp_params, *found.parameters, from_status)
+            )
+        else:
+            rows = []
+            for n in range(start, min(end, len(ids))):
+                row = [targets[n], stamp, *(values[n] for values in extra)]
+                if submitted:
+                    row.append(stamp)
+                row += [ids[n], from_status]
+                rows.append(tuple(row))
+            result = connection.exec_driver_sql(per_claim, rows)
         changed += result.rowcount
     return changed
 

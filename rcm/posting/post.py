@@ -42,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import (
     String,
+    cast,
     insert,
     select,
     update,
@@ -51,7 +52,7 @@ from sqlmodel import Session, col
 
 from rcm.bulk import BulkWriter, WriteBehind, as_uuid, gc_paused, new_hex_id
 from rcm.claims.create import NEW_CLAIM_COLUMNS
-from rcm.claims.states import ClaimMove, can_transition, move_claims
+from rcm.claims.states import ClaimMove, can_transition, prepare_moves
 from rcm.denials.carc import CarcTable, load_carc_table
 from rcm.errors import PostingError
 from rcm.ledger import LEDGER_COLUMNS, LedgerRows, PostedEntry
@@ -91,7 +92,7 @@ from rcm.posting.errors import (
 )
 from rcm.posting.matching import match_service_lines
 from rcm.posting.plb import describe_plb
-from rcm.rows import HEX_KEY, as_key, hex_key, one_of, stored_text, unindexed
+from rcm.rows import HEX_KEY, as_key, hex_key, one_of, prefetched, stored_text, unindexed
 from rcm.x12 import x835
 
 ZERO = Decimal("0.00")
@@ -365,10 +366,11 @@ class _Dates:
 
 
 def _modifiers(value: Any) -> list[str]:
-    """A JSON list read without its column type (SQLite gives text; psycopg decodes JSON)."""
+    """A JSON list as text (or as the driver decoded it); JSON null is no modifiers."""
     if value is None or value == "[]":
         return []
-    return list(json.loads(value) if isinstance(value, str) else value)
+    decoded = json.loads(value) if isinstance(value, str) else value
+    return list(decoded or ())
 
 
 @dataclass(slots=True)
@@ -526,6 +528,22 @@ def _remarks(claim_remarks: Sequence[str], service: x835.ServicePayment | None) 
     return list(dict.fromkeys([*codes, *claim_remarks]))
 
 
+class _Modifiers:
+    """ServiceLine.modifiers read as text, parsed once per distinct text: almost every line
+    has none or a few, and the driver would decode the JSON of every row. The lists are shared
+    between lines; nothing changes them."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str | None, list[str]] = {}
+
+    def __call__(self, value: str | None) -> list[str]:
+        try:
+            return self.seen[value]
+        except KeyError:
+            found = self.seen[value] = _modifiers(value)
+            return found
+
+
 class _Poster:
     """Builds the rows of claim payments of one practice (ledger entries, denials, status
     moves, secondary claims), then writes them in bulk. Claims are plain rows loaded in bulk;
@@ -601,44 +619,34 @@ class _Poster:
     # -- loading ------------------------------------------------------------------------------
 
     def load(self, claims: Sequence[_ClaimRow], reversing: Iterable[str] = ()) -> None:
-        """Read what posting `claims` needs, a few queries per CHUNK claims, as plain rows.
+        """Read what posting `claims` needs, a few queries per CHUNK claims, as plain rows
+        (rcm.rows.prefetched: the server runs the next query while these rows are read).
         `reversing`: claims a CLP02=22 of this remittance names (their earlier entries are read
         too)."""
         pid = self.practice_uuid
         self.claims.update((c.id, c) for c in claims)
         self.known_claims.update(c.id for c in claims)
-        run = self.session.connection().execute
         pg = self.writer.postgresql
         money = _Decimals()
         dates = _Dates()
+        modifiers_of = _Modifiers()
         claim_ids = list({c.id for c in claims})
         encounter_ids = list({c.encounter_id for c in claims})
         patient_ids = list({c.patient_id for c in claims})
         payer_ids = list({c.payer_id for c in claims})
         lines = self.lines
-        for chunk in _chunks(encounter_ids):
-            for line_id, encounter_id, number, code, modifiers, charge, day, revenue in run(
-                select(
-                    _hex(ServiceLine.id),
-                    _hex(ServiceLine.encounter_id),
-                    col(ServiceLine.line_number),
-                    col(ServiceLine.procedure_code),
-                    _text(ServiceLine.modifiers),
-                    _text(ServiceLine.charge),
-                    _text(ServiceLine.service_date),
-                    col(ServiceLine.revenue_code),
-                )
-                .where(_unindexed(col(ServiceLine.practice_id)) == pid)
-                .where(_in(_key(ServiceLine.encounter_id), chunk, pg))
-                .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
-            ).all():
-                self.known_lines.add(line_id)
+        known_lines = self.known_lines
+        charged = self.charged
+
+        def read_lines(rows: Sequence[Any]) -> None:
+            for line_id, encounter_id, number, code, modifiers, charge, day, revenue in rows:
+                known_lines.add(line_id)
                 line = _LineRow(
                     line_id,
                     encounter_id,
                     number,
                     code,
-                    _modifiers(modifiers),
+                    modifiers_of(modifiers),
                     money(charge),
                     dates(day),
                     revenue,
@@ -648,7 +656,55 @@ class _Poster:
                     lines[encounter_id] = [line]
                 else:
                     found.append(line)
-            for encounter_id, responsibility, other_id, status in run(
+
+        def read_related(rows: Sequence[Any]) -> None:
+            for encounter_id, responsibility, other_id, status in rows:
+                self.related[encounter_id].append(other_id)
+                self.known_claims.add(other_id)
+                if status not in _FINAL:
+                    self.next_claims[(encounter_id, _RESPONSIBILITY[responsibility])] = other_id
+
+        def read_entries(rows: Sequence[Any]) -> None:
+            for claim_id, line_id, kind, responsible, reason, amount in rows:
+                if kind == K_CHARGE:
+                    charged.add((claim_id, line_id))
+                    if reason == PRIOR_PAYER_REASON:
+                        self.charged_after_prior.add(claim_id)
+                if responsible == R_PATIENT:
+                    self.patient_balance[(claim_id, line_id)] += money(amount)
+
+        def read_payments(rows: Sequence[Any]) -> None:
+            for cp_id, claim_id, status, pccn, posted_at in rows:
+                self.known_payments.add(cp_id)
+                self.earlier[claim_id].append((cp_id, status, pccn, posted_at))
+
+        def read_coverages(rows: Sequence[Any]) -> None:
+            for patient_id, priority, coverage_id, payer_id in rows:
+                self.coverages.setdefault((patient_id, priority), (coverage_id, payer_id))
+
+        def read_windows(rows: Sequence[Any]) -> None:
+            for payer_id, window in rows:
+                self.appeal_windows[payer_id] = window
+
+        reads: list[tuple[Any, Callable[[Sequence[Any]], None]]] = []
+        for chunk in _chunks(encounter_ids):
+            lines_query = (
+                select(
+                    _hex(ServiceLine.id),
+                    _hex(ServiceLine.encounter_id),
+                    col(ServiceLine.line_number),
+                    col(ServiceLine.procedure_code),
+                    # Text, parsed once per distinct value (_Modifiers), not by the driver.
+                    cast(col(ServiceLine.modifiers), String),
+                    _text(ServiceLine.charge),
+                    _text(ServiceLine.service_date),
+                    col(ServiceLine.revenue_code),
+                )
+                .where(_unindexed(col(ServiceLine.practice_id)) == pid)
+                .where(_in(_key(ServiceLine.encounter_id), chunk, pg))
+                .order_by(col(ServiceLine.encounter_id), col(ServiceLine.line_number))
+            )
+            related_query = (
                 select(
                     _hex(Claim.encounter_id),
                     _text(Claim.payer_responsibility),
@@ -658,16 +714,12 @@ class _Poster:
                 .where(_unindexed(col(Claim.practice_id)) == pid)
                 .where(_in(_key(Claim.encounter_id), chunk, pg))
                 .where(col(Claim.payer_responsibility) != PayerResponsibility.PRIMARY)
-            ).all():
-                self.related[encounter_id].append(other_id)
-                self.known_claims.add(other_id)
-                if status not in _FINAL:
-                    self.next_claims[(encounter_id, _RESPONSIBILITY[responsibility])] = other_id
-        charged = self.charged
+            )
+            reads += [(lines_query, read_lines), (related_query, read_related)]
         for chunk in _chunks(claim_ids):
             # Every entry of the claims, not sums per group: most claims hold only their
             # charges here, and SQLite would sort every row to group them.
-            for claim_id, line_id, kind, responsible, reason, amount in run(
+            entries_query = (
                 select(
                     _hex(LedgerEntry.claim_id),
                     _hex(LedgerEntry.service_line_id),
@@ -678,14 +730,8 @@ class _Poster:
                 )
                 .where(col(LedgerEntry.practice_id) == pid)
                 .where(_in(_key(LedgerEntry.claim_id), chunk, pg))
-            ).all():
-                if kind == K_CHARGE:
-                    charged.add((claim_id, line_id))
-                    if reason == PRIOR_PAYER_REASON:
-                        self.charged_after_prior.add(claim_id)
-                if responsible == R_PATIENT:
-                    self.patient_balance[(claim_id, line_id)] += money(amount)
-            for cp_id, claim_id, status, pccn, posted_at in run(
+            )
+            payments_query = (
                 select(
                     _hex(ClaimPayment.id),
                     _hex(ClaimPayment.claim_id),
@@ -696,11 +742,10 @@ class _Poster:
                 .join(Remittance, col(Remittance.id) == col(ClaimPayment.remittance_id))
                 .where(_unindexed(col(ClaimPayment.practice_id)) == pid)
                 .where(_in(_key(ClaimPayment.claim_id), chunk, pg))
-            ).all():
-                self.known_payments.add(cp_id)
-                self.earlier[claim_id].append((cp_id, status, pccn, posted_at))
+            )
+            reads += [(entries_query, read_entries), (payments_query, read_payments)]
         for chunk in _chunks(patient_ids):
-            for patient_id, priority, coverage_id, payer_id in run(
+            coverages_query = (
                 select(
                     _hex(Coverage.patient_id),
                     col(Coverage.priority),
@@ -712,14 +757,15 @@ class _Poster:
                 .where(col(Coverage.priority).in_([2, 3]))
                 .where(col(Coverage.active).is_(True))
                 .order_by(col(Coverage.patient_id), col(Coverage.priority), col(Coverage.id))
-            ).all():
-                self.coverages.setdefault((patient_id, priority), (coverage_id, payer_id))
-        for payer_id, window in run(
-            select(_hex(Payer.id), col(Payer.appeal_window_days)).where(
-                _in(_key(Payer.id), payer_ids, pg)
             )
-        ):
-            self.appeal_windows[payer_id] = window
+            reads.append((coverages_query, read_coverages))
+        windows_query = select(_hex(Payer.id), col(Payer.appeal_window_days)).where(
+            _in(_key(Payer.id), payer_ids, pg)
+        )
+        reads.append((windows_query, read_windows))
+        with prefetched(self.session.connection(), [query for query, _ in reads]) as results:
+            for (_, read), rows in zip(reads, results, strict=True):
+                read(rows)
         self._load_reversible({c for c in reversing if c in self.claims})
 
     def _load_reversible(self, claim_ids: set[str]) -> None:
@@ -734,39 +780,42 @@ class _Poster:
         for claim_id in claim_ids:
             wanted.update(self.related.get(self.claims[claim_id].encounter_id, ()))
         pg = self.writer.postgresql
-        for chunk in _chunks(sorted(wanted)):
-            for row in self.session.connection().execute(
-                select(
-                    _hex(LedgerEntry.id),
-                    _hex(LedgerEntry.claim_id),
-                    _hex(LedgerEntry.service_line_id),
-                    _text(LedgerEntry.kind),
-                    col(LedgerEntry.amount),
-                    _text(LedgerEntry.responsible),
-                    col(LedgerEntry.group_code),
-                    col(LedgerEntry.reason_code),
-                    _hex(LedgerEntry.remittance_id),
-                    _hex(LedgerEntry.claim_payment_id),
-                    _hex(LedgerEntry.reverses_entry_id),
-                )
-                .where(col(LedgerEntry.practice_id) == self.practice_uuid)
-                .where(_in(_key(LedgerEntry.claim_id), chunk, pg))
-                .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
-            ):
-                entry = PostedEntry(*row[:10])
-                # Read under this practice: a reversal may name them.
-                if entry.claim_id is not None:
-                    self.known_claims.add(entry.claim_id)
-                if entry.service_line_id is not None:
-                    self.known_lines.add(entry.service_line_id)
-                if entry.claim_payment_id is not None:
-                    self.known_payments.add(entry.claim_payment_id)
-                if row[10] is not None:
-                    self.reversed_entries.add(row[10])
-                if entry.claim_payment_id is not None:
-                    self.entries_by_payment[entry.claim_payment_id].append(entry)
+        queries = [
+            select(
+                _hex(LedgerEntry.id),
+                _hex(LedgerEntry.claim_id),
+                _hex(LedgerEntry.service_line_id),
+                _text(LedgerEntry.kind),
+                col(LedgerEntry.amount),
+                _text(LedgerEntry.responsible),
+                col(LedgerEntry.group_code),
+                col(LedgerEntry.reason_code),
+                _hex(LedgerEntry.remittance_id),
+                _hex(LedgerEntry.claim_payment_id),
+                _hex(LedgerEntry.reverses_entry_id),
+            )
+            .where(col(LedgerEntry.practice_id) == self.practice_uuid)
+            .where(_in(_key(LedgerEntry.claim_id), chunk, pg))
+            .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
+            for chunk in _chunks(sorted(wanted))
+        ]
+        with prefetched(self.session.connection(), queries) as results:
+            for rows in results:
+                for row in rows:
+                    entry = PostedEntry(*row[:10])
+                    # Read under this practice: a reversal may name them.
+                    if entry.claim_id is not None:
+                        self.known_claims.add(entry.claim_id)
+                    if entry.service_line_id is not None:
+                        self.known_lines.add(entry.service_line_id)
+                    if entry.claim_payment_id is not None:
+                        self.known_payments.add(entry.claim_payment_id)
+                    if row[10] is not None:
+                        self.reversed_entries.add(row[10])
+                    if entry.claim_payment_id is not None:
+                        self.entries_by_payment[entry.claim_payment_id].append(entry)
 
-    # -- building -----------------------------------------------------------------------------
+        # -- building -----------------------------------------------------------------------------
 
     def _entry(
         self,
@@ -1265,17 +1314,19 @@ class _Poster:
             ),
         ]
 
+        move = prepare_moves(
+            session,
+            moves,
+            source=self.source,
+            at=self.now,
+            columns=("payer_claim_control_number",),
+        )
+
         def write() -> None:
             self._write_new_claims(new_claims)
             for send in inserts:
                 send()
-            move_claims(
-                session,
-                moves,
-                source=self.source,
-                at=self.now,
-                columns=("payer_claim_control_number",),
-            )
+            move()
 
         return write
 
@@ -1403,13 +1454,15 @@ def _load_claims(
     out: dict[str, _ClaimRow] = {}
     query = _claim_select().where(col(Claim.practice_id) == practice_id)
     pg = session.get_bind().dialect.name == "postgresql"
-    run = session.connection().execute
-    for chunk in _chunks(wanted):
-        for values in run(
-            query.where(_in(col(Claim.patient_control_number), chunk, pg, String))
-        ).all():
-            row = _claim_row(values)
-            out[row.patient_control_number] = row
+    queries = [
+        query.where(_in(col(Claim.patient_control_number), chunk, pg, String))
+        for chunk in _chunks(wanted)
+    ]
+    with prefetched(session.connection(), queries) as results:
+        for rows in results:
+            for values in rows:
+                row = _claim_row(values)
+                out[row.patient_control_number] = row
     return out
 
 
@@ -1695,11 +1748,17 @@ def _post_claims(
 
 
 def _threaded(session: Session) -> bool:
-    """Write behind on a thread (rcm.bulk.WriteBehind) on PostgreSQL: a COPY hands the server
-    a batch and waits for it (foreign keys, indexes) without holding the GIL, while the next
-    batch is built. SQLite writes inline: executemany takes the GIL back for every row, so a
-    writer thread only contends with the builder (measured: no faster on two cores)."""
-    return session.get_bind().dialect.name == "postgresql"
+    """Write behind on a thread (rcm.bulk.WriteBehind) where rcm.bulk.write_behind_pays says
+    so: a batch goes to the database in statements that run without Python's GIL while the
+    next batch is built, PostgreSQL's COPYs and array UPDATEs (the server checks foreign keys
+    and updates indexes) or SQLite's INSERTs and UPDATEs over json_each, one per 20,000 rows,
+    run by SQLite's C code on a second CPU. Not where rows would go by executemany, which
+    takes the GIL back for every row, so that a writer thread only contends with the builder
+    (590,000 ledger rows: 4.4 s inline, 60 s beside it), nor on a connection sqlite3 keeps to
+    the thread that opened it (check_same_thread=True)."""
+    from rcm.bulk import write_behind_pays
+
+    return write_behind_pays(session.connection())
 
 
 def _in_claim_order(

@@ -426,3 +426,170 @@ def test_move_claims_refuses_a_claim_twice_and_misfit_values(session: Session) -
     with pytest.raises(ValueError, match="set by the move"):
         move_claims(session, [_move(chain, values=("PAID",))], source="t", columns=("status",))
     assert move_claims(session, [], source="t") == 0
+
+
+def _copies(
+    session: Session, chain: ClaimChain, count: int, status: ClaimStatus, pcn: str = "BULK"
+) -> list[str]:
+    """`count` claims like `chain`'s (its encounter, coverage and payer) in `status`, inserted in
+    bulk, patient control numbers `pcn` and a count; their keys as hex, ascending."""
+    import uuid
+
+    from rcm.bulk import BulkWriter, new_hex_ids
+    from rcm.models import Claim
+
+    table = Claim.__table__  # type: ignore[attr-defined]
+    session.flush()
+    model = session.connection().execute(select(table).where(table.c.id == chain.claim.id)).one()
+    writer = BulkWriter(session.connection())
+    names = [column.name for column in table.c]
+    keys = new_hex_ids(count)
+    fixed = {
+        name: (value.hex if isinstance(value, uuid.UUID) else writer.converter(table, name)(value))
+        for name, value in model._mapping.items()
+    }
+    fixed["status"] = status.value
+    rows = [
+        tuple(
+            keys[n]
+            if name == "id"
+            else f"{pcn}{n:06d}"
+            if name == "patient_control_number"
+            else fixed[name]
+            for name in names
+        )
+        for n in range(count)
+    ]
+    writer.insert(table, names, rows)
+    return keys
+
+
+def test_move_claims_in_chunks_counts_every_row_and_refuses_a_stale_one(session: Session) -> None:
+    """More claims than one statement takes (20,000): every chunk's rows are counted, and a
+    claim another run moved in a later chunk still fails the whole move."""
+    from sqlalchemy import func, update
+    from sqlmodel import col
+
+    from rcm.models import Claim
+
+    chain = ClaimChain(session)
+    keys = _copies(session, chain, 20_005, S.ACCEPTED)
+    practice = chain.practice.id.hex
+
+    moved = move_claims(
+        session,
+        [
+            ClaimMove(key, practice, S.ACCEPTED, ((S.PAID, "paid"),), (f"ICN-{n}",))
+            for n, key in enumerate(keys)
+        ],
+        source="big 835",
+        columns=("payer_claim_control_number",),
+    )
+    assert moved == 20_005
+    statuses = session.execute(
+        select(col(Claim.status), func.count())
+        .where(col(Claim.patient_control_number).like("BULK%"))
+        .group_by(col(Claim.status))
+    ).all()
+    assert [(status, n) for status, n in statuses] == [(S.PAID, 20_005)]
+    icns = session.scalars(
+        select(col(Claim.payer_claim_control_number))
+        .where(col(Claim.patient_control_number).in_(["BULK000000", "BULK020004"]))
+        .order_by(col(Claim.patient_control_number))
+    ).all()
+    assert icns == ["ICN-0", "ICN-20004"]
+
+    session.execute(
+        update(Claim)
+        .where(col(Claim.patient_control_number) == "BULK020002")  # in the second chunk
+        .values(status=S.DENIED)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(StateError, match="1 of 20005 claims were no longer PAID"):
+        move_claims(
+            session,
+            [ClaimMove(key, practice, S.PAID, ((S.ACCEPTED, "reversed"),)) for key in keys],
+            source="reversals",
+        )
+
+
+def _fixed(value: bool) -> property:
+    def get(self: object) -> bool:
+        return value
+
+    return property(get)
+
+
+def test_move_claims_stores_what_the_per_claim_update_stores(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: the UPDATE ... FROM json_each leaves each claim as executemany's per-claim
+    UPDATE does (storage class and value), also where a value cannot go as JSON."""
+    from sqlalchemy import func
+    from sqlmodel import col
+
+    from rcm.bulk import BulkWriter
+    from rcm.models import Claim
+
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's JSON path")
+    values = ["ICN-1", "123", "4.50", "é 😀", 'quote " back\\slash', "", None, 77]
+    chain = ClaimChain(session)
+    practice = chain.practice.id.hex
+    stored = []
+    for json_updates in (True, False):
+        monkeypatch.setattr(BulkWriter, "json_updates", _fixed(json_updates))
+        keys = _copies(session, chain, len(values), S.BATCHED, pcn=f"JSON{json_updates}")
+        move_claims(
+            session,
+            [
+                ClaimMove(key, practice, S.BATCHED, ((S.SUBMITTED, "sent"),), (value,))
+                for key, value in zip(keys, values, strict=True)
+            ],
+            source="t",
+            at=datetime(2026, 11, 23, 8, 30, tzinfo=UTC),
+            columns=("payer_claim_control_number",),
+        )
+        listed = ", ".join(
+            f"typeof({name}), {name}"
+            for name in ("status", "payer_claim_control_number", "updated_at", "submitted_at")
+        )
+        stored.append(
+            session.connection()
+            .exec_driver_sql(
+                f"SELECT {listed} FROM claim WHERE id IN ({', '.join('?' * len(keys))}) "
+                "ORDER BY id",
+                tuple(keys),
+            )
+            .all()
+        )
+        assert session.scalar(select(func.count()).where(col(Claim.status) == S.SUBMITTED)) == len(
+            values
+        ) * (2 if not json_updates else 1)
+    assert stored[0] == stored[1]
+    assert [row[3] for row in stored[0]] == [
+        "ICN-1",
+        "123",
+        "4.50",
+        "é 😀",
+        'quote " back\\slash',
+        "",
+        None,
+        "77",
+    ]
+    # A NUL cannot go as JSON: that chunk is updated claim by claim, and stored whole.
+    keys = _copies(session, chain, 2, S.BATCHED, pcn="NUL")
+    monkeypatch.setattr(BulkWriter, "json_updates", _fixed(True))
+    move_claims(
+        session,
+        [
+            ClaimMove(key, practice, S.BATCHED, ((S.SUBMITTED, "sent"),), (value,))
+            for key, value in zip(keys, ["a\x00b", "c"], strict=True)
+        ],
+        source="t",
+        columns=("payer_claim_control_number",),
+    )
+    icns = session.connection().exec_driver_sql(
+        "SELECT payer_claim_control_number FROM claim WHERE id IN (?, ?) ORDER BY id", tuple(keys)
+    )
+    assert [icn for (icn,) in icns] == ["a\x00b", "c"]

@@ -12,6 +12,7 @@ write another practice's or a missing claim.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, func, inspect, select, text
 from sqlmodel import Session, col
 
 import rcm.posting.post as post_module
-from rcm.claims.states import move_claims
+from rcm.claims.states import prepare_moves
 from rcm.errors import PostingError, StateError
 from rcm.models import (
     STATEMENT_CHECKED,
@@ -302,13 +303,18 @@ def test_an_error_while_writing_behind_leaves_nothing(
     monkeypatch.setattr(post_module, "BATCH", 1)
     calls = []
 
-    def failing(*args: Any, **kwargs: Any) -> int:
-        calls.append(1)
-        if len(calls) == 2:
-            raise StateError("another run moved them first")
-        return move_claims(*args, **kwargs)
+    def failing(*args: Any, **kwargs: Any) -> Callable[[], int]:
+        write = prepare_moves(*args, **kwargs)
 
-    monkeypatch.setattr(post_module, "move_claims", failing)
+        def move() -> int:
+            calls.append(1)
+            if len(calls) == 2:
+                raise StateError("another run moved them first")
+            return write()
+
+        return move
+
+    monkeypatch.setattr(post_module, "prepare_moves", failing)
     before = count_rows(session, *POSTING_TABLES)
     with pytest.raises(StateError, match="another run"):
         post_remittance(session, _first_835("1234567893"), interchange_id=a["interchange"].id)
